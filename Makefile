@@ -1,0 +1,52 @@
+# chanscale: every target that needs the environment depends on `install`, so `make sweep` and
+# `make test` are each a complete set-up on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.chanscale-installed
+APT_PKGS := iverilog dataset-fashion-mnist
+# Leave one core free for anything sharing the machine; torch busy-waits otherwise.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: help install test sim train sweep verilog synth lint clean
+
+help:
+	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
+	@echo "make sweep    - run the shipped int8 network at every width (golden model)"
+	@echo "make test     - the fast test suite (CI)"
+	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
+	@echo "make sim      - cocotb RTL testbenches (not implemented yet)"
+	@echo "make verilog  - generate Verilog (not implemented yet)"
+	@echo "make clean    - remove build/ and the venv"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \
+	  else echo "warning: please install the Debian packages:$$missing (need root)"; fi; \
+	fi
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned, so no resolver step can pick a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+sweep: install
+	$(BIN)/python -m model.evaluate --sweep
+
+train: install
+	$(BIN)/python -m model.train --scheme incremental --out build/train
+
+sim verilog synth lint:
+	@echo "make $@: not implemented yet (see the open issues: hw/ issue 3, sim/ issue 4, synth issue 6)"; exit 1
+
+clean:
+	rm -rf build $(VENV) *.egg-info

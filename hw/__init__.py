@@ -1,0 +1,1 @@
+"""chanscale hardware (Amaranth). Not implemented yet: see issue 3."""

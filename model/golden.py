@@ -1,0 +1,177 @@
+"""Bit-exact NumPy golden model of chanscale's integer inference (the arithmetic contract).
+
+Everything that claims to be bit-exact (RTL testbenches, the host's model backend, the torch
+export) checks against the functions here. NumPy only, explicit dtypes, no torch.
+
+Contract (../shared/ARCHITECTURE.md):
+
+* ``acc[o] = b[o] + sum_{i,kh,kw} x[i, y*s+kh-p, x*s+kw-p] * w[o,i,kh,kw]`` in int32, padding
+  reads 0; an accumulator outside int32 is an error here, never a silent wrap;
+* ``y = (acc*M + (1 << (S-1) if S > 0 else 0)) >> S`` (int64, arithmetic shift: round half up),
+  then optional ReLU, then saturation to int8;
+* optional 2x2/stride-2 max-pool (floor on odd sizes);
+* the classifier's int32 accumulators are the logits.
+
+Widths: a uniform width ``k/G`` or a per-layer list of active group counts, one per split
+convolution. A layer reads its producer's active channels; the classifier that runs is the one for
+the last convolution's active group count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from fractions import Fraction
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .export import M_MAX, S_MAX, Export
+
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class WidthError(ValueError):
+    """A width or per-layer group list that the network cannot run."""
+
+
+def requantize(acc, M, S, relu: bool) -> np.ndarray:
+    """Requantize int32 accumulators to int8: multiply by M, shift right by S rounding half up
+    (towards +inf), optional ReLU, saturate. ``M`` and ``S`` broadcast against ``acc``."""
+    acc = np.asarray(acc, dtype=np.int64)
+    M = np.asarray(M, dtype=np.int64)
+    S = np.asarray(S, dtype=np.int64)
+    if M.size and (M.min() < 1 or M.max() > M_MAX):
+        raise ValueError(f"M must be in 1..{M_MAX}")
+    if S.size and (S.min() < 0 or S.max() > S_MAX):
+        raise ValueError(f"S must be in 0..{S_MAX}")
+    if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
+        raise OverflowError("accumulator outside int32")
+    rounding = np.where(S > 0, np.left_shift(np.int64(1), np.maximum(S - 1, 0)), 0)
+    y = (acc * M + rounding) >> S
+    if relu:
+        y = np.maximum(y, 0)
+    return np.clip(y, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def conv_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """int32 accumulators of a KxK convolution, NCHW x OIHW -> (N, O, Ho, Wo) int32.
+
+    Uses a float GEMM only where it is provably exact: every partial sum is an integer of
+    magnitude at most max|x| * max_o sum|w[o]| (+ nothing else), so float32 is exact below 2**24
+    and float64 below 2**53; beyond that it falls back to int64.
+    """
+    if x.dtype != np.int8 or w.dtype != np.int8:
+        raise TypeError(f"conv_acc takes int8 activations and weights, got {x.dtype} and {w.dtype}")
+    N, C, H, W = x.shape
+    O, Ci, K, K2 = w.shape
+    if Ci != C or K != K2:
+        raise ValueError(f"weights {w.shape} do not fit input {x.shape}")
+    Ho, Wo = (H + 2 * padding - K) // stride + 1, (W + 2 * padding - K) // stride + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"a {K}x{K} kernel does not fit a {H}x{W} input with padding {padding}")
+    xmax = max(-int(x.min()), int(x.max())) if x.size else 0
+    bound = xmax * int(np.abs(w.astype(np.int32)).reshape(O, -1).sum(axis=1).max(initial=0))
+    dtype = np.float32 if bound < (1 << 24) else np.float64 if bound < (1 << 53) else np.int64
+    xp = np.pad(x.astype(dtype), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(xp, (K, K), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :Ho, :Wo]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * K * K)
+    acc = (cols @ w.reshape(O, C * K * K).T.astype(dtype)).astype(np.int64)
+    acc = acc.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2) + np.asarray(b, dtype=np.int64)[None, :, None, None]
+    if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
+        raise OverflowError("convolution accumulator outside int32: the layer is out of the contract's scope")
+    return acc.astype(np.int32)
+
+
+def maxpool2x2(x: np.ndarray) -> np.ndarray:
+    """2x2 / stride-2 max-pool of an NCHW tensor (floor on odd sizes)."""
+    N, C, H, W = x.shape
+    h, w = H // 2, W // 2
+    return x[:, :, :2 * h, :2 * w].reshape(N, C, h, 2, w, 2).max(axis=(3, 5))
+
+
+def width_groups(width, G: int) -> int:
+    """Active group count for a uniform width (a multiple of 1/G in (0, 1])."""
+    try:
+        kf = float(Fraction(str(width).strip())) * G  # "0.25", "1/4", 0.25
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+        raise WidthError(f"width {width!r} is not a number; use one of "
+                         f"{', '.join(str(k / G) for k in range(1, G + 1))}") from None
+    k = round(kf) if math.isfinite(kf) else 0
+    if abs(kf - k) > 1e-9 or not 1 <= k <= G:
+        raise WidthError(f"width {width} is not a multiple of 1/{G} in (0, 1]; use one of "
+                         f"{', '.join(str(k / G) for k in range(1, G + 1))}")
+    return int(k)
+
+
+def resolve_groups(export: Export, width=None, groups=None) -> tuple[int, ...]:
+    """Per-layer active group counts from a uniform ``width`` or a per-layer ``groups`` list."""
+    G, n = export.groups, len(export.convs)
+    if (width is None) == (groups is None):
+        raise WidthError("give either a uniform width or a per-layer group list")
+    if width is not None:
+        return (width_groups(width, G),) * n
+    groups = tuple(groups)
+    if len(groups) != n:
+        raise WidthError(f"the per-layer group list needs {n} entries (one per convolution: "
+                         f"{', '.join(c.name for c in export.convs)}), got {len(groups)}")
+    for g in groups:
+        if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or not 1 <= g <= G:
+            raise WidthError(f"active group counts must be integers in 1..{G}, got {list(groups)}")
+    return tuple(int(g) for g in groups)
+
+
+def quantize_input(images: np.ndarray, shift: int) -> np.ndarray:
+    """uint8 images -> int8 activations (``x = pixel >> shift``)."""
+    if images.dtype != np.uint8:
+        raise TypeError(f"images must be uint8, got {images.dtype}")
+    return (images >> shift).astype(np.int8)
+
+
+@dataclass
+class GoldenResult:
+    groups: tuple[int, ...]
+    acts: list  # per split convolution: int8 (N, active channels, H, W), after pool
+    logits: np.ndarray  # int32 (N, classes)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+def layer_forward(x: np.ndarray, layer, cout: int) -> np.ndarray:
+    """One layer on int8 input ``x`` (its channel count selects the active input channels):
+    int8 output after requantize/ReLU/pool, or int32 accumulators for the classifier."""
+    cin = x.shape[1]
+    acc = conv_acc(x, layer.weight[:cout, :cin], layer.bias[:cout], layer.stride, layer.padding)
+    if layer.kind == "classifier":
+        return acc
+    y = requantize(acc, layer.M[:cout, None, None], layer.S[:cout, None, None], layer.relu)
+    return maxpool2x2(y) if layer.pool else y
+
+
+def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int = 250,
+        keep_acts: bool = True) -> GoldenResult:
+    """Integer inference of ``images`` (uint8, (N, C, H, W)) at a width or per-layer groups."""
+    groups = resolve_groups(export, width, groups)
+    first = export.convs[0]
+    if images.ndim != 4 or images.shape[1:] != (first.in_channels, first.in_size, first.in_size):
+        raise ValueError(f"images must be (N, {first.in_channels}, {first.in_size}, {first.in_size}), "
+                         f"got {images.shape}")
+    acts = [[] for _ in export.convs]
+    logits = []
+    for start in range(0, len(images), batch):
+        x = quantize_input(images[start:start + batch], export.input_shift)
+        for i, (layer, _, cout) in enumerate(export.layers(groups)):
+            x = layer_forward(x, layer, cout)
+            if i < len(acts) and keep_acts:
+                acts[i].append(x)
+        logits.append(x.reshape(len(x), -1))
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros((0,), np.int8)  # noqa: E731
+    return GoldenResult(groups=groups, acts=[cat(a) for a in acts] if keep_acts else [],
+                        logits=np.concatenate(logits).astype(np.int32))
+
+
+def accuracy(export: Export, images: np.ndarray, labels: np.ndarray, width=None, groups=None) -> float:
+    res = run(export, images, width=width, groups=groups, keep_acts=False)
+    return float((res.predictions == labels).mean())

@@ -1,0 +1,1 @@
+"""chanscale host driver. Not implemented yet: see issue 5."""
