@@ -17,7 +17,7 @@ help:
 	@echo "make test     - the fast test suite (CI)"
 	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
 	@echo "make sim      - cocotb RTL testbenches (not implemented yet)"
-	@echo "make verilog  - generate Verilog (not implemented yet)"
+	@echo "make verilog  - Verilog + parameter JSON of the accelerator (ARRAY=8x8) under build/verilog"
 	@echo "make clean    - remove build/ and the venv"
 
 install: $(STAMP)
@@ -45,8 +45,12 @@ sweep: install
 train: install
 	$(BIN)/python -m model.train --scheme incremental --out build/train
 
-sim verilog synth lint:
-	@echo "make $@: not implemented yet (see the open issues: hw/ issue 3, sim/ issue 4, synth issue 6)"; exit 1
+ARRAY ?= 8x8
+verilog: install
+	$(BIN)/python -m hw.gen --array $(ARRAY) --out build/verilog
+
+sim synth lint:
+	@echo "make $@: not implemented yet (see the open issues: sim/ issue 4, synth issue 6)"; exit 1
 
 clean:
 	rm -rf build $(VENV) *.egg-info

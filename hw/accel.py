@@ -1,0 +1,162 @@
+"""chanscale accelerator top level: AXI4-Lite control and memory windows, on-chip buffers, the
+layer sequencer with its systolic array, and the performance counters.
+
+While idle, the bus owns every buffer (load weights, parameters and the image, read the logits
+or any activation); while busy the sequencer owns them and bus accesses to a window answer
+SLVERR. One START runs the descriptors FIRST_LAYER .. FIRST_LAYER+NUM_LAYERS-1; changing width
+between images is a write of WIDTH (uniform) or of the CHAN registers (per layer), with no reload.
+"""
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .axil import ControlBus
+from .params import ArrayConfig
+from .regmap import COUNTERS
+from .sequencer import Sequencer
+from .schedule import BUF_A, BUF_B
+
+__all__ = ["Accelerator"]
+
+# buffer-access counters fed by bus window accesses as well as by the sequencer
+_BUS_COUNTED = {"image": "IMG", "act_a": "ACTA", "act_b": "ACTB", "weights": "WGT", "params": "PRM",
+                "logits": "LOGIT"}
+
+
+class Accelerator(wiring.Component):
+    """The whole accelerator; its only ports are the clock/reset domain and the AXI4-Lite slave.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Geometry and buffer depths (default 8x8).
+
+    Members
+    -------
+    s_axil_* : AXI4-Lite slave (32-bit data, ``cfg.addr_bits`` address), names as cocotbext-axi's
+        ``AxiLiteBus.from_prefix(dut, "s_axil")`` expects.
+    irq : Out(1)
+        STATUS.DONE, for designs that want an interrupt.
+    """
+
+    def __init__(self, cfg: ArrayConfig | None = None):
+        cfg = ArrayConfig() if cfg is None else cfg
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"Accelerator takes an ArrayConfig, got {cfg!r}")
+        self._cfg = cfg
+        self._bus = ControlBus(cfg)
+        sig = {name: port for name, port in self._bus.signature.members.items() if name.startswith("s_axil_")}
+        sig["irq"] = Out(1)
+        super().__init__(sig)
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        N = cfg.rows
+        m.submodules.bus = bus = self._bus
+        m.submodules.seq = seq = Sequencer(cfg)
+        for name in self.signature.members:
+            if name.startswith("s_axil_"):
+                port, inner = getattr(self, name), getattr(bus, name)
+                if self.signature.members[name].flow == In:
+                    m.d.comb += inner.eq(port)
+                else:
+                    m.d.comb += port.eq(inner)
+
+        busy = seq.busy
+        m.d.comb += [bus.busy.eq(busy), bus.status_busy.eq(busy), bus.status_done.eq(seq.done),
+                     bus.status_error.eq(seq.error), bus.status_code.eq(seq.code),
+                     bus.status_layer.eq(seq.layer), self.irq.eq(seq.done)]
+        m.d.comb += [seq.start.eq(bus.start), seq.abort.eq(bus.abort), seq.first_layer.eq(bus.first_layer),
+                     seq.num_layers.eq(bus.num_layers), seq.width.eq(bus.width),
+                     seq.chan.eq(bus.chan), seq.desc.eq(bus.desc)]
+
+        bus_acc = {}  # window -> (read, write) strobes for the counters
+
+        def window_memory(name, mem, read_addr=None, read_en=None):
+            """Bus write port (byte enables) and one read port shared with the sequencer."""
+            wr = mem.write_port(granularity=8)
+            rd = mem.read_port()
+            m.d.comb += [wr.addr.eq(getattr(bus, f"{name}_addr")), wr.data.eq(getattr(bus, f"{name}_wdata")),
+                         wr.en.eq(Mux(busy, 0, getattr(bus, f"{name}_wen")))]
+            if read_addr is not None:
+                m.d.comb += [rd.addr.eq(Mux(busy, read_addr, getattr(bus, f"{name}_addr"))),
+                             rd.en.eq(Mux(busy, read_en, getattr(bus, f"{name}_re")))]
+            else:
+                m.d.comb += [rd.addr.eq(getattr(bus, f"{name}_addr")), rd.en.eq(getattr(bus, f"{name}_re"))]
+            m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
+            bus_acc[name] = (getattr(bus, f"{name}_re") & ~busy, (getattr(bus, f"{name}_wen") != 0) & ~busy)
+            return wr, rd
+
+        # image: N sequencer read ports (one per array row) plus the bus port
+        m.submodules.img_mem = img = Memory(shape=unsigned(8 * cfg.img_channels), depth=cfg.img_depth, init=[])
+        _, img_rd0 = window_memory("image", img, seq.img_addr[0], seq.img_re[0])
+        m.d.comb += seq.img_data[0].eq(img_rd0.data)
+        for r in range(1, N):
+            rd = img.read_port()
+            m.d.comb += [rd.addr.eq(seq.img_addr[r]), rd.en.eq(seq.img_re[r]), seq.img_data[r].eq(rd.data)]
+
+        # activations: the sequencer reads one buffer and writes the other
+        acts = {}
+        for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
+            m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
+            wr, rd = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel))
+            with m.If(busy):
+                m.d.comb += [wr.addr.eq(seq.dst_addr), wr.data.eq(seq.dst_data),
+                             wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
+            acts[sel] = rd
+        src_sel_d = Signal(2)
+        m.d.sync += src_sel_d.eq(seq.src_sel)
+        m.d.comb += seq.src_data.eq(Mux(src_sel_d == BUF_B, acts[BUF_B].data, acts[BUF_A].data))
+
+        m.submodules.wgt_mem = wgt = Memory(shape=unsigned(8 * N), depth=cfg.wgt_depth, init=[])
+        _, wrd = window_memory("weights", wgt, seq.w_addr, seq.w_re)
+        m.d.comb += seq.w_data.eq(wrd.data)
+        m.submodules.prm_mem = prm = Memory(shape=unsigned(64 * N), depth=cfg.prm_depth, init=[])
+        _, prd = window_memory("params", prm, seq.p_addr, seq.p_re)
+        m.d.comb += seq.p_data.eq(prd.data)
+
+        # logits: registers written by the sequencer, read through the LOGITS window
+        logits = [Signal(signed(32), name=f"logit{i}") for i in range(cfg.max_classes)]
+        for i in range(cfg.max_classes):
+            for c in range(N):
+                with m.If(seq.lg_we[c] & (seq.lg_base + c == i)):
+                    m.d.sync += logits[i].eq(seq.lg_data[c])
+        lg_rdata = Signal(32)
+        with m.If(bus.logits_re):
+            m.d.sync += lg_rdata.eq(Cat(*logits).word_select(bus.logits_addr, 32))
+        m.d.comb += bus.logits_rdata.eq(lg_rdata)
+        bus_acc["logits"] = (bus.logits_re & ~busy, 0)
+
+        # LAYER_CYCLES
+        for jj in range(cfg.n_desc):
+            with m.If(seq.lc_we & (seq.lc_idx == jj)):
+                m.d.sync += bus.layer_cycles[jj].eq(seq.lc_val)
+
+        # performance counters (64 bit), cleared by CTRL.CLEAR_COUNTERS
+        for name in COUNTERS:
+            cnt = getattr(bus.counters, name.lower())
+            inc = 0
+            if name == "CYCLES":
+                inc = 1
+            elif name == "BUS_RD_BYTES":
+                inc = bus.bus_rd_bytes
+            elif name == "BUS_WR_BYTES":
+                inc = bus.bus_wr_bytes
+            else:
+                if name in Sequencer.INC_FIELDS:
+                    inc = getattr(seq.inc, name)
+                for win, prefix in _BUS_COUNTED.items():
+                    for k, suffix in enumerate(("_RD", "_WR")):
+                        if name == prefix + suffix and not isinstance(bus_acc[win][k], int):
+                            inc = inc + bus_acc[win][k]
+            with m.If(bus.clear_counters):
+                m.d.sync += cnt.eq(0)
+            with m.Else():
+                m.d.sync += cnt.eq(cnt + inc)
+        return m

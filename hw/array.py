@@ -1,0 +1,155 @@
+"""Weight-stationary N x N systolic array with input skew and output de-skew (hw/DESIGN.md)."""
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import ProcessingElement
+
+__all__ = ["SystolicArray"]
+
+N_MIN, N_MAX = 2, 16
+
+
+class SystolicArray(wiring.Component):
+    """N x N weight-stationary int8 x int8 -> int32 systolic array.
+
+    Rows carry the reduction (input channels), columns the output channels; one pixel (an
+    N-vector of int8) enters per cycle. A pixel presented at cycle ``t`` on ``x_in``/``x_valid``/
+    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N - 1``) as::
+
+        p_out[c] = sum_r en[r, c] * x_in[r] * w[r, c]        (int32, wraps modulo 2**32)
+        p_valid  = x_valid
+
+    where ``w``/``en`` are the weights/enables of the pixel's chunk. Row ``r`` is delayed ``r``
+    cycles on entry (skew), column ``c`` ``N - 1 - c`` cycles on exit (de-skew). ``p_out`` is
+    meaningful only while ``p_valid``; the array carries no other tag.
+
+    Weights are double-buffered per PE. ``w_load`` at the end of a cycle writes the shadow weight
+    ``w_data[c]`` and enable ``w_en[c]`` of every PE ``(w_row, c)``; a PE swaps its shadow pair in
+    when the pixel tagged ``x_first`` reaches it, and that pixel already uses the new pair.
+    Sequencer rule (no PE loses a weight): the first chunk's rows are written before its first
+    pixel; row ``r`` of chunk ``i + 1`` is written at cycle ``s_i + N + r`` (``s_i``: cycle of
+    chunk ``i``'s first pixel), and chunk ``i + 1`` starts no earlier than ``s_i + N + 1``, so
+    the chunk period is ``max(P, N + 1)`` for ``P`` pixels.
+
+    Gating: a PE disabled for a chunk adds 0, holds its weight registers, and holds its
+    activation register unless a PE to its right in the same row is enabled (never the case for
+    the sequencer's prefix enable patterns: a disabled row or column switches nothing but the
+    valid/first tags and partial sums passing through). Skew and de-skew registers hold during
+    bubbles (``x_valid == 0``).
+
+    Parameters
+    ----------
+    n : int
+        Array size N, 2..16.
+
+    Members
+    -------
+    x_in : In(ArrayLayout(signed(8), N))
+        Activations, one per row.
+    x_valid : In(1)
+        ``x_in`` is a pixel (0: bubble).
+    x_first : In(1)
+        First pixel of a chunk (must come with ``x_valid``).
+    w_load : In(1)
+        Shadow weight write strobe.
+    w_row : In(range(N))
+        Row written by ``w_load``.
+    w_data : In(ArrayLayout(signed(8), N))
+        Shadow weights of row ``w_row``, one per column.
+    w_en : In(N)
+        Shadow enables of row ``w_row``, bit ``c`` for column ``c``.
+    p_out : Out(ArrayLayout(signed(32), N))
+        Partial sums, one per column, aligned (de-skewed).
+    p_valid : Out(1)
+        ``x_valid`` delayed by ``latency``.
+    """
+
+    def __init__(self, n: int = 8):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"array size must be an int, not {n!r}")
+        if not N_MIN <= n <= N_MAX:
+            raise ValueError(f"array size must be in {N_MIN}..{N_MAX}, not {n}")
+        self._n = n
+        super().__init__({
+            "x_in": In(data.ArrayLayout(signed(8), n)),
+            "x_valid": In(1),
+            "x_first": In(1),
+            "w_load": In(1),
+            "w_row": In(range(n)),
+            "w_data": In(data.ArrayLayout(signed(8), n)),
+            "w_en": In(n),
+            "p_out": Out(data.ArrayLayout(signed(32), n)),
+            "p_valid": Out(1),
+        })
+        self._pes = None  # the PE grid, created once on first use (see `pe`)
+
+    @property
+    def n(self) -> int:
+        """Array size N (rows == columns)."""
+        return self._n
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N - 1``."""
+        return 2 * self._n - 1
+
+    def pe(self, r: int, c: int) -> ProcessingElement:
+        """The PE at row ``r``, column ``c`` (submodule ``pe_{r}_{c}``), for tests and waveforms.
+
+        The grid is created once, so the PE returned here is the one every elaboration uses."""
+        if self._pes is None:
+            n = self._n
+            self._pes = tuple(tuple(ProcessingElement() for _ in range(n)) for _ in range(n))
+        return self._pes[r][c]
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._n
+        self.pe(0, 0)  # create the grid
+
+        for r in range(n):
+            # Input skew: row r enters r cycles late, so that its partial sum meets row r - 1's.
+            x, valid, first = self.x_in[r], self.x_valid, self.x_first
+            for k in range(r):
+                x_d = Signal(signed(8), name=f"x_skew_{r}_{k}")
+                valid_d = Signal(name=f"valid_skew_{r}_{k}")
+                first_d = Signal(name=f"first_skew_{r}_{k}")
+                m.d.sync += [valid_d.eq(valid), first_d.eq(first)]
+                with m.If(valid):
+                    m.d.sync += x_d.eq(x)
+                x, valid, first = x_d, valid_d, first_d
+
+            load = Signal(name=f"w_load_{r}")
+            m.d.comb += load.eq(self.w_load & (self.w_row == r))
+            for c in range(n):
+                pe = self._pes[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [
+                    pe.x.eq(x),
+                    pe.valid.eq(valid),
+                    pe.first.eq(first),
+                    pe.p_top.eq(self._pes[r - 1][c].p_out if r else 0),
+                    pe.w_load.eq(load),
+                    pe.w_data.eq(self.w_data[c]),
+                    pe.w_en.eq(self.w_en[c]),
+                    pe.w_fwd.eq(self.w_en[c + 1:].any() if c < n - 1 else 0),
+                ]
+                x, valid, first = pe.x_out, pe.valid_out, pe.first_out
+
+        # Output de-skew: column c leaves the bottom row at t + N + c; N - 1 - c more registers
+        # align every column at t + 2N - 1. The pixel in de-skew stage k of column c is the one
+        # whose valid tag sits in bottom-row PE (N - 1, c + k): it gates the stage.
+        bottom = self._pes[n - 1]
+        for c in range(n):
+            p = bottom[c].p_out
+            for k in range(n - 1 - c):
+                p_d = Signal(signed(32), name=f"p_deskew_{c}_{k}")
+                with m.If(bottom[c + k].valid_out):
+                    m.d.sync += p_d.eq(p)
+                p = p_d
+            m.d.comb += self.p_out[c].eq(p)
+        m.d.comb += self.p_valid.eq(bottom[n - 1].valid_out)
+        return m

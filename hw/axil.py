@@ -1,0 +1,345 @@
+"""AXI4-Lite control slave: the register map of :mod:`hw.regmap` and its memory windows on one bus.
+
+The decoder is generated from :func:`hw.regmap.regmap`, so an address exists here exactly when it
+exists in the map (and in the README, and in the host driver).
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Signal, Value, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import ArrayConfig
+from .regmap import COUNTERS, DESC_WORDS, Resp, Window, register_layout, regmap
+
+__all__ = ["ControlBus"]
+
+# STATUS field -> input port (the ro values the sequencer drives).
+_STATUS_PORTS = {"BUSY": "status_busy", "DONE": "status_done", "ERROR": "status_error",
+                 "ERROR_CODE": "status_code", "LAYER": "status_layer"}
+# Registers whose single field is stored here and driven out on a port of the same name.
+_SCALAR_RW = ("FIRST_LAYER", "NUM_LAYERS", "WIDTH")
+
+
+def _window_addr_bits(w: Window) -> int:
+    return max(1, (w.depth - 1).bit_length())
+
+
+def _log2(x: int) -> int:
+    assert x & (x - 1) == 0
+    return x.bit_length() - 1
+
+
+class ControlBus(wiring.Component):
+    """AXI4-Lite slave (32-bit data) that exposes the control registers and memory windows.
+
+    One transaction at a time. AW and W may arrive in either order or together; a write is
+    performed once both were accepted, then B is held until ``bready``. A read's R is held until
+    ``rready``. Readies depend only on state and on the other channels' valids (never the
+    reverse), so the AXI handshake rules hold.
+
+    Address decode (byte addresses; bits [1:0] are ignored, accesses are 32-bit words):
+
+    * a register: OKAY. ``rw`` fields store the bytes enabled by ``wstrb`` (the new value is on
+      the port from the cycle B becomes valid); ``ro`` fields ignore writes; ``w1`` fields pulse
+      their port for exactly one cycle (the first cycle of B valid) and read 0;
+    * a window while ``busy`` is 0: OKAY. The access touches bytes ``[b, b + 4)`` of entry ``e``
+      (clipped to the entry's ``word_bytes``), honouring ``wstrb``; writes to a read-only window
+      are ignored;
+    * a window while ``busy`` is 1: SLVERR, no memory access, read data 0;
+    * anything else: DECERR, read data 0.
+
+    Latency: a register read answers (R valid) 2 cycles after AR is accepted, a window read
+    3 cycles; B is valid 2 cycles after the later of AW and W is accepted.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Geometry; fixes the register map, the window widths and the address width
+        ``cfg.addr_bits``.
+
+    Members
+    -------
+    s_axil_awaddr, s_axil_awprot, s_axil_awvalid, s_axil_awready : AXI4-Lite write address
+        ``awaddr`` is ``unsigned(cfg.addr_bits)``; ``awprot`` is ignored.
+    s_axil_wdata, s_axil_wstrb, s_axil_wvalid, s_axil_wready : AXI4-Lite write data (32 bit)
+    s_axil_bresp, s_axil_bvalid, s_axil_bready : AXI4-Lite write response
+    s_axil_araddr, s_axil_arprot, s_axil_arvalid, s_axil_arready : AXI4-Lite read address
+    s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready : AXI4-Lite read data
+        Signal names follow cocotbext-axi's ``AxiLiteBus.from_prefix(dut, "s_axil")``.
+    first_layer, num_layers, width : Out(8)
+        The ``rw`` registers of the same names.
+    chan : Out(ArrayLayout(layout of CHAN, n_desc))
+        Channel-count register per descriptor: ``chan[j].out_groups``, ``chan[j].in_groups``.
+    desc : Out(ArrayLayout(ArrayLayout(unsigned(32), 8), n_desc))
+        Descriptor words: ``desc[j][i]`` is ``DESC_W<i>[j]``; name its fields with
+        ``data.View(regmap.descriptor_layout(), desc[j].as_value())``. Index by a signal works.
+    start, abort, clear_counters : Out(1)
+        One-cycle pulses from writing 1 to the ``CTRL`` bits.
+    busy : In(1)
+        While 1, window accesses answer SLVERR and touch no memory.
+    status_busy, status_done, status_error : In(1)
+    status_code : In(4)
+    status_layer : In(8)
+        Read back in ``STATUS``.
+    counters : In(Signature({name.lower(): Out(64) for name in COUNTERS}))
+        The performance counters, e.g. ``counters.macs``; read as ``<NAME>_LO`` / ``_HI``.
+    layer_cycles : In(ArrayLayout(unsigned(32), n_desc))
+        Read back in ``LAYER_CYCLES[j]``.
+    <w>_addr : Out(unsigned(max(1, ceil(log2(depth)))))
+        For each window ``w`` (lower-case name: ``logits``, ``params``, ``image``, ``act_a``,
+        ``act_b``, ``weights``): the entry of the current access (valid with ``re`` / ``wen``).
+    <w>_wdata : Out(8 * word_bytes)
+        The AXI write data repeated across the entry; only bytes enabled by ``wen`` count.
+    <w>_wen : Out(word_bytes)
+        Byte write enables, for one cycle per write (always 0 for read-only windows).
+    <w>_re : Out(1)
+        Read enable, for one cycle per read.
+    <w>_rdata : In(8 * word_bytes)
+        The entry read, valid the cycle after ``re`` (a synchronous read port).
+    bus_rd_bytes : Out(3)
+        4 in the cycle an R beat completes (any response), else 0.
+    bus_wr_bytes : Out(3)
+        Number of ``wstrb`` bits set, in the cycle a B beat completes (any response), else 0.
+    """
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, ArrayConfig):
+            self._MustUse__silence = True  # never built, so never "created but not used"
+            raise TypeError(f"ControlBus needs an ArrayConfig, got {cfg!r}")
+        self._cfg = cfg
+        self._map = regmap(cfg)
+        m = self._map
+        ab = cfg.addr_bits
+        sig = {
+            "s_axil_awaddr": In(ab), "s_axil_awprot": In(3),
+            "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+            "s_axil_wdata": In(32), "s_axil_wstrb": In(4),
+            "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+            "s_axil_araddr": In(ab), "s_axil_arprot": In(3),
+            "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2),
+            "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+        }
+        for name in _SCALAR_RW:
+            (f,) = m.reg(name).fields
+            sig[name.lower()] = Out(f.width, init=f.reset)
+        chan = m.reg("CHAN")
+        sig["chan"] = Out(data.ArrayLayout(register_layout(chan), chan.count),
+                          init=[{f.name.lower(): f.reset for f in chan.fields}] * chan.count)
+        desc_regs = [m.reg(f"DESC_W{i}") for i in range(DESC_WORDS)]
+        sig["desc"] = Out(data.ArrayLayout(data.ArrayLayout(unsigned(32), DESC_WORDS), cfg.n_desc),
+                          init=[[r.reset for r in desc_regs]] * cfg.n_desc)
+        for f in m.reg("CTRL").fields:
+            sig[f.name.lower()] = Out(1)
+        sig["busy"] = In(1)
+        for fname, port in _STATUS_PORTS.items():
+            sig[port] = In(m.field("STATUS", fname).width)
+        sig["counters"] = In(wiring.Signature({c.lower(): Out(64) for c in COUNTERS}))
+        sig["layer_cycles"] = In(data.ArrayLayout(unsigned(32), m.reg("LAYER_CYCLES").count))
+        for w in m.windows:
+            p = w.name.lower()
+            sig[f"{p}_addr"] = Out(_window_addr_bits(w))
+            sig[f"{p}_wdata"] = Out(8 * w.word_bytes)
+            sig[f"{p}_wen"] = Out(w.word_bytes)
+            sig[f"{p}_re"] = Out(1)
+            sig[f"{p}_rdata"] = In(8 * w.word_bytes)
+        sig["bus_rd_bytes"] = Out(3)
+        sig["bus_wr_bytes"] = Out(3)
+        super().__init__(sig)
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    @property
+    def regmap(self):
+        return self._map
+
+    def _field_value(self, reg, j, f):
+        """The hardware value behind field ``f`` of ``reg[j]``: the stored value (rw), the pulse
+        (w1), the input (live ro), or None for a constant (ro with its reset value)."""
+        name = reg.name
+        if name in _SCALAR_RW:
+            return getattr(self, name.lower())
+        if name == "CHAN":
+            return getattr(self.chan[j], f.name.lower())
+        if name.startswith("DESC_W"):
+            return self.desc[j][int(name[len("DESC_W"):])][f.lsb:f.lsb + f.width]
+        if name == "CTRL":
+            return getattr(self, f.name.lower())
+        if name == "STATUS":
+            return getattr(self, _STATUS_PORTS[f.name])
+        if name == "LAYER_CYCLES":
+            return self.layer_cycles[j]
+        for half, sl in (("_LO", slice(0, 32)), ("_HI", slice(32, 64))):
+            if name.endswith(half) and name[:-len(half)] in COUNTERS:
+                return getattr(self.counters, name[:-len(half)].lower())[sl]
+        if f.access != "ro":
+            raise NotImplementedError(f"{name}.{f.name} ({f.access}) is not wired to a port")
+        return None
+
+    def _read_word(self, reg, j):
+        """The 32-bit value a read of ``reg[j]`` returns (uncovered bits and w1 fields read 0)."""
+        parts, pos = [], 0
+        for f in sorted(reg.fields, key=lambda f: f.lsb):
+            if f.lsb > pos:
+                parts.append(Const(0, f.lsb - pos))
+            v = None if f.access == "w1" else self._field_value(reg, j, f)
+            reset = 0 if f.access == "w1" else f.reset
+            parts.append(Const(reset, f.width) if v is None else Value.cast(v)[:f.width])
+            pos = f.msb + 1
+        if pos < 32:
+            parts.append(Const(0, 32 - pos))
+        return Cat(*parts)
+
+    def elaborate(self, platform):
+        m = Module()
+        rm = self._map
+        ab = self._cfg.addr_bits
+
+        addr = Signal(ab)  # address of the transaction in progress (AW or AR)
+        wdata = Signal(32)
+        wstrb = Signal(4)
+        aw_got = Signal()
+        w_got = Signal()
+        rdata = Signal(32)
+        resp = Signal(2)
+        word = addr[2:]
+        write_now = Signal()  # the cycle a write is performed (FSM state WRITE)
+
+        m.d.comb += [
+            self.s_axil_rdata.eq(rdata),
+            self.s_axil_rresp.eq(resp),
+            self.s_axil_bresp.eq(resp),
+        ]
+        aw_fire = self.s_axil_awvalid & self.s_axil_awready
+        w_fire = self.s_axil_wvalid & self.s_axil_wready
+        ar_fire = self.s_axil_arvalid & self.s_axil_arready
+
+        # Register decode: one switch drives the hit flag and the value read; writes reuse that
+        # value, so a write's read-modify-write (for wstrb) costs no second multiplexer.
+        reg_hit = Signal()
+        reg_rdata = Signal(32)
+        with m.Switch(word):
+            for reg in rm.registers:
+                for j, off in enumerate(reg.offsets):
+                    with m.Case(off >> 2):
+                        m.d.comb += [reg_hit.eq(1), reg_rdata.eq(self._read_word(reg, j))]
+
+        strb_mask = Signal(32)
+        merged = Signal(32)  # new value of rw fields: the enabled bytes of wdata over the old value
+        pulses = Signal(32)  # w1 fields
+        m.d.comb += [
+            strb_mask.eq(Cat(wstrb[k].replicate(8) for k in range(4))),
+            merged.eq((reg_rdata & ~strb_mask) | (wdata & strb_mask)),
+            pulses.eq(wdata & strb_mask),
+        ]
+        ctrl = rm.reg("CTRL")
+        for f in ctrl.fields:  # w1 pulses: high for exactly the cycle after the write
+            m.d.sync += self._field_value(ctrl, 0, f).eq(0)
+        for reg in rm.registers:
+            if reg.access == "ro":
+                continue
+            for j, off in enumerate(reg.offsets):
+                with m.If(write_now & (word == off >> 2)):
+                    for f in reg.fields:
+                        src = pulses if f.access == "w1" else merged
+                        if f.access in ("rw", "w1"):
+                            m.d.sync += self._field_value(reg, j, f).eq(src[f.lsb:f.lsb + f.width])
+
+        # Window decode: entry and 32-bit slot inside the entry; bases are stride-aligned
+        # (checked by the map), so these are bit slices and one subtraction.
+        win = []
+        for w in rm.windows:
+            lg = _log2(w.stride)
+            p = w.name.lower()
+            hit = Signal(name=f"{p}_hit")
+            m.d.comb += hit.eq((addr >= w.base) & (addr < w.end))
+            entry = (addr[lg:] - (w.base >> lg))[:_window_addr_bits(w)]
+            slot = addr[2:lg] if lg > 2 else Const(0, 1)
+            rdat = getattr(self, f"{p}_rdata")
+            m.d.comb += [
+                getattr(self, f"{p}_addr").eq(entry),
+                getattr(self, f"{p}_wdata").eq(wdata.replicate(w.stride // 4)[:8 * w.word_bytes]),
+            ]
+            # Byte i of the entry is written when it lies in the addressed slot and its lane of
+            # wstrb is set; bytes past word_bytes do not exist.
+            wen_bytes = Cat(((slot == i // 4) & wstrb[i % 4]) for i in range(w.word_bytes))
+            padded = Cat(rdat, Const(0, 8 * (w.stride - w.word_bytes)))
+            rsel = padded.word_select(slot, 32) if lg > 2 else padded[:32]
+            win.append((w, hit, wen_bytes, rsel))
+
+        def decode(on_reg, on_window):
+            """A register, else a window (SLVERR while busy), else DECERR."""
+            with m.If(reg_hit):
+                m.d.sync += resp.eq(Resp.OKAY)
+                on_reg()
+            for w, hit, wen_bytes, rsel in win:
+                with m.Elif(hit):
+                    with m.If(self.busy):
+                        m.d.sync += [resp.eq(Resp.SLVERR), rdata.eq(0)]
+                    with m.Else():
+                        m.d.sync += resp.eq(Resp.OKAY)
+                        on_window(w, wen_bytes)
+            with m.Else():
+                m.d.sync += [resp.eq(Resp.DECERR), rdata.eq(0)]
+
+        def write_window(w, wen_bytes):
+            if w.access == "rw":
+                m.d.comb += getattr(self, f"{w.name.lower()}_wen").eq(wen_bytes)
+
+        def read_reg():
+            m.d.sync += rdata.eq(reg_rdata)
+
+        read_to_wait = Signal()
+
+        def read_window(w, wen_bytes):
+            m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
+
+        with m.FSM(name="axil"):
+            with m.State("IDLE"):
+                m.d.comb += [
+                    self.s_axil_awready.eq(~aw_got),
+                    self.s_axil_wready.eq(~w_got),
+                    # A read is taken only when no write has started (one transaction at a time).
+                    self.s_axil_arready.eq(~(aw_got | w_got | self.s_axil_awvalid
+                                             | self.s_axil_wvalid)),
+                ]
+                with m.If(aw_fire):
+                    m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1)]
+                with m.If(w_fire):
+                    m.d.sync += [wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
+                                 w_got.eq(1)]
+                with m.If((aw_got | aw_fire) & (w_got | w_fire)):
+                    m.next = "WRITE"
+                with m.Elif(ar_fire):
+                    m.d.sync += addr.eq(self.s_axil_araddr)
+                    m.next = "READ"
+            with m.State("WRITE"):
+                m.d.comb += write_now.eq(1)
+                m.d.sync += [aw_got.eq(0), w_got.eq(0)]
+                decode(lambda: None, write_window)
+                m.next = "BRESP"
+            with m.State("BRESP"):
+                m.d.comb += self.s_axil_bvalid.eq(1)
+                with m.If(self.s_axil_bready):
+                    m.d.comb += self.bus_wr_bytes.eq(sum(wstrb[k] for k in range(4)))
+                    m.next = "IDLE"
+            with m.State("READ"):
+                decode(read_reg, read_window)
+                m.next = "RRESP"
+                with m.If(read_to_wait):
+                    m.next = "RWAIT"
+            with m.State("RWAIT"):
+                for w, hit, wen_bytes, rsel in win:
+                    with m.If(hit):
+                        m.d.sync += rdata.eq(rsel)
+                m.next = "RRESP"
+            with m.State("RRESP"):
+                m.d.comb += self.s_axil_rvalid.eq(1)
+                with m.If(self.s_axil_rready):
+                    m.d.comb += self.bus_rd_bytes.eq(4)
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,63 @@
+"""Generate the accelerator's Verilog and a JSON of its parameters.
+
+Examples::
+
+    python -m hw.gen                          # 8x8 -> build/verilog/chanscale_8x8.v (+ .json)
+    python -m hw.gen --array 16x16 --out build/verilog
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .accel import Accelerator
+from .params import parse_array
+from .schedule import DECODE_CYCLES, REQ_LATENCY, drain_cycles
+
+
+def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None) -> Path:
+    """Write ``<name>.v`` and ``<name>.json``; returns the Verilog path. Files appear complete or
+    not at all."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or f"chanscale_{cfg.rows}x{cfg.cols}"
+    t = time.time()
+    text = verilog.convert(Accelerator(cfg), name=name, emit_src=False)
+    meta = dict(top=name, params=cfg.to_dict(), latency=dict(array=2 * cfg.rows - 1, requant=REQ_LATENCY,
+                decode_cycles=DECODE_CYCLES, drain_cycles=drain_cycles(cfg.rows)),
+                clock="clk", reset="rst (synchronous, active high)", bus="s_axil_* (AXI4-Lite slave)",
+                generate_seconds=round(time.time() - t, 1))
+    for suffix, body in ((".v", text), (".json", json.dumps(meta, indent=2))):
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=suffix + ".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(body)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out / (name + suffix))
+    return out / (name + ".v")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hw.gen", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
+    ap.add_argument("--out", default="build/verilog", help="output folder")
+    args = ap.parse_args(argv)
+    try:
+        cfg = parse_array(args.array)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = generate(cfg, args.out)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

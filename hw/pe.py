@@ -1,0 +1,113 @@
+"""One weight-stationary processing element of the systolic array (hw/DESIGN.md).
+
+No `from __future__ import annotations` here: wiring reads the port annotations as objects.
+"""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ProcessingElement"]
+
+
+class ProcessingElement(wiring.Component):
+    """Weight-stationary int8 x int8 -> int32 multiply-accumulate cell.
+
+    The weight is double-buffered: a shadow weight and enable (``w_sh``, ``en_sh``) are written
+    through the row's shadow-write port while the active pair (``w_act``, ``en_act``) serves the
+    current chunk; the active pair takes the shadow pair when a pixel tagged ``first`` arrives
+    from the left, and that pixel already uses the new pair. Per cycle, with
+    ``e = en_sh if first else en_act`` and ``w = w_sh if first else w_act``::
+
+        p_out  <= p_top + (x * w if valid & e else 0)
+        x_out  <= x if valid & (e | f) else x_out
+        (valid_out, first_out) <= (valid, first)
+
+    ``f`` is the shadow/active *forward* bit (``w_fwd``): some PE further right in this row is
+    enabled for the chunk, so the activation must keep moving through this PE even though it does
+    no MAC itself. With the sequencer's enable patterns (a prefix of rows and a prefix of columns)
+    ``f`` implies ``e`` and the rule is exactly hw/DESIGN.md's ``x_reg <= x if valid & e``.
+
+    Gating: a PE that does no MAC adds 0 (sums wrap modulo 2**32, which the contract's int32
+    accumulators never reach); a PE with ``e | f == 0`` (or a bubble) holds ``x_out``; weight
+    registers of a PE disabled for a chunk hold (``w_sh`` is written only when ``w_en``, so under
+    the sequencer's load rule the swap copies an equal value into ``w_act``). Latency: one cycle
+    from every input to every output.
+
+    Members
+    -------
+    x : In(signed(8))
+        Activation from the left neighbour (or the row's skew register).
+    valid : In(1)
+        ``x`` is a pixel (0: bubble).
+    first : In(1)
+        ``x`` is the first pixel of a chunk: swap the shadow weight in.
+    p_top : In(signed(32))
+        Partial sum from the PE above (0 for the top row).
+    w_load : In(1)
+        Shadow write strobe for this PE's row (takes effect at the end of the cycle).
+    w_data : In(signed(8))
+        Shadow weight.
+    w_en : In(1)
+        Shadow enable: this PE does MACs in the loaded chunk.
+    w_fwd : In(1)
+        Shadow forward bit: a PE to the right in this row is enabled in the loaded chunk.
+    x_out, valid_out, first_out : Out(signed(8)), Out(1), Out(1)
+        Registered ``x``/``valid``/``first`` for the right neighbour.
+    p_out : Out(signed(32))
+        Registered partial sum for the PE below.
+
+    Attributes ``w_sh``, ``en_sh``, ``fwd_sh``, ``w_act``, ``en_act``, ``fwd_act`` are the state
+    registers (exposed for tests and waveforms).
+    """
+
+    x: In(signed(8))
+    valid: In(1)
+    first: In(1)
+    p_top: In(signed(32))
+    w_load: In(1)
+    w_data: In(signed(8))
+    w_en: In(1)
+    w_fwd: In(1)
+    x_out: Out(signed(8))
+    valid_out: Out(1)
+    first_out: Out(1)
+    p_out: Out(signed(32))
+
+    def __init__(self):
+        super().__init__()
+        self.w_sh = Signal(signed(8))
+        self.en_sh = Signal()
+        self.fwd_sh = Signal()
+        self.w_act = Signal(signed(8))
+        self.en_act = Signal()
+        self.fwd_act = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+
+        # The pixel tagged `first` is the new chunk's: it uses the shadow pair directly.
+        e = Mux(self.first, self.en_sh, self.en_act)
+        f = Mux(self.first, self.fwd_sh, self.fwd_act)
+        w = Mux(self.first, self.w_sh, self.w_act)
+        mac = self.valid & e
+
+        with m.If(self.w_load):
+            m.d.sync += [self.en_sh.eq(self.w_en), self.fwd_sh.eq(self.w_fwd)]
+            with m.If(self.w_en):
+                m.d.sync += self.w_sh.eq(self.w_data)
+
+        with m.If(self.first):
+            # w_sh only changes for an enabled chunk, so for a disabled one w_act == w_sh here
+            # already: the copy does not toggle it.
+            m.d.sync += [self.w_act.eq(self.w_sh), self.en_act.eq(self.en_sh),
+                         self.fwd_act.eq(self.fwd_sh)]
+
+        with m.If(self.valid & (e | f)):
+            m.d.sync += self.x_out.eq(self.x)
+        m.d.sync += [
+            self.valid_out.eq(self.valid),
+            self.first_out.eq(self.first),
+            self.p_out.eq(self.p_top + Mux(mac, self.x * w, 0)),
+        ]
+        return m

@@ -1,0 +1,124 @@
+"""Post-processing lanes: requantize, ReLU, saturate (shared/ARCHITECTURE.md, the contract)."""
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Requant"]
+
+S_MAX = 47  # largest shift the contract allows (model.export.S_MAX)
+_PROD_BITS = 48  # |acc * M| <= 2**31 * (2**16 - 1) < 2**47: signed(48) holds every product
+_SUM_BITS = 49  # product + rounding constant (<= 2**46): signed(49) with room to spare
+
+
+class Requant(wiring.Component):
+    """``n`` requantization lanes, pipelined, one vector per cycle.
+
+    Per lane, bit-exact with ``model.golden.requantize`` (bias is already in ``acc``)::
+
+        y = (acc * m + (1 << (s - 1) if s > 0 else 0)) >> s     (arithmetic shift, >= 48 bits)
+        y = max(y, 0) if relu
+        y = clamp(y, -128, 127)
+
+    ``m`` is the positive 16-bit multiplier (1..65535; 0 gives 0), ``s`` the shift 0..47.
+    Shifts 48..63 (never produced by the export) are treated as 47.
+
+    Latency: 3 cycles, constant (``latency``): stage 1 multiplies (one ``*`` per lane, so it maps
+    to a DSP with its output register), stage 2 adds the rounding constant and shifts, stage 3
+    applies ReLU and saturation. A vector presented with ``valid`` at cycle ``t`` appears on ``y``
+    with ``y_valid`` at ``t + 3``; ``y`` is meaningful only while ``y_valid``. Every stage holds
+    its registers on bubbles (``valid == 0``).
+
+    Parameters
+    ----------
+    n : int
+        Number of lanes (>= 1).
+
+    Members
+    -------
+    acc : In(ArrayLayout(signed(32), n))
+        int32 accumulators (bias included).
+    m : In(ArrayLayout(unsigned(16), n))
+        Per-lane multiplier.
+    s : In(ArrayLayout(unsigned(6), n))
+        Per-lane right shift.
+    relu : In(1)
+        Apply ReLU to every lane.
+    valid : In(1)
+        The inputs are a vector to requantize.
+    y : Out(ArrayLayout(signed(8), n))
+        int8 results.
+    y_valid : Out(1)
+        ``valid`` delayed by ``latency``.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, n: int = 8):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"lane count must be an int, not {n!r}")
+        if n < 1:
+            raise ValueError(f"lane count must be at least 1, not {n}")
+        self._n = n
+        super().__init__({
+            "acc": In(data.ArrayLayout(signed(32), n)),
+            "m": In(data.ArrayLayout(unsigned(16), n)),
+            "s": In(data.ArrayLayout(unsigned(6), n)),
+            "relu": In(1),
+            "valid": In(1),
+            "y": Out(data.ArrayLayout(signed(8), n)),
+            "y_valid": Out(1),
+        })
+
+    @property
+    def n(self) -> int:
+        """Number of lanes."""
+        return self._n
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``valid`` to ``y_valid`` (constant): 3."""
+        return self.LATENCY
+
+    def elaborate(self, platform):
+        m = Module()
+
+        valid1, valid2, valid3 = Signal(), Signal(), Signal()
+        relu1, relu2 = Signal(), Signal()
+        m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2)]
+        m.d.comb += self.y_valid.eq(valid3)
+        with m.If(self.valid):
+            m.d.sync += relu1.eq(self.relu)
+        with m.If(valid1):
+            m.d.sync += relu2.eq(relu1)
+
+        for i in range(self._n):
+            # Stage 1: product (a single multiplier), shift amount saturated to 47.
+            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
+            s1 = Signal(range(S_MAX + 1), name=f"s1_{i}")
+            with m.If(self.valid):
+                m.d.sync += [
+                    prod.eq(self.acc[i] * self.m[i]),
+                    s1.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
+                ]
+
+            # Stage 2: round half up, arithmetic shift.
+            rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46
+            m.d.comb += rounding.eq(Mux(s1 == 0, 0, Const(1, S_MAX) << (s1 - 1)[:6]))
+            shifted = Signal(signed(_SUM_BITS), name=f"shifted_{i}")
+            with m.If(valid1):
+                m.d.sync += shifted.eq((prod + rounding) >> s1)
+
+            # Stage 3: ReLU, saturate to int8.
+            lo = Mux(relu2, 0, -128)
+            y = Signal(signed(8), name=f"y_{i}")
+            with m.If(valid2):
+                with m.If(shifted > 127):
+                    m.d.sync += y.eq(127)
+                with m.Elif(shifted < lo):
+                    m.d.sync += y.eq(lo)
+                with m.Else():
+                    m.d.sync += y.eq(shifted)
+            m.d.comb += self.y[i].eq(y)
+        return m

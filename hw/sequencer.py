@@ -1,0 +1,626 @@
+"""The layer sequencer: runs descriptors on the systolic array, one pixel per cycle.
+
+It is the RTL of ``hw/schedule.py`` (the executable definition of its timeline and counters) and
+the layouts of ``hw/DESIGN.md``; ``tests/test_hw_accel.py`` checks both cycle for cycle.
+
+Per descriptor: FETCH (1 cycle; skips a classifier head whose SELECT_K is not the active input
+group count), DECODE (``DECODE_CYCLES``: three 16-step dividers and the checks), PRELOAD (N
+cycles of weight rows), then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next
+chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
+
+Pipeline of one pixel issued at cycle t: t read activations; t+1 into the array; t+2N
+accumulate (+ bias on the first chunk, read-modify-write of the accumulator memory otherwise),
+logits written or requantizer fed on the last chunk; t+2N+3 ReLU/saturated int8 out, 2x2 pool
+(x pairs in the stream, y pairs through the line buffer) and the write of the output word.
+"""
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .array import SystolicArray
+from .postproc import Requant
+from .regmap import Error
+from .schedule import (BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, REQ_LATENCY,
+                       SRC_IMAGE, drain_cycles)
+
+__all__ = ["Sequencer"]
+
+C16 = 16  # width of channel counts, sizes and word addresses inside the sequencer
+SA = 24  # signed width of address arithmetic (padding makes intermediate values negative)
+
+
+def _min(a, b):
+    return Mux(a < b, a, b)
+
+
+class _Divider:
+    """16-step restoring divider: ``start`` loads, then 16 ``step`` cycles leave q and r."""
+
+    def __init__(self, m, name):
+        self.num = Signal(C16, name=f"{name}_num")
+        self.den = Signal(C16, name=f"{name}_den")
+        self.q = Signal(C16, name=f"{name}_q")
+        self.r = Signal(C16 + 1, name=f"{name}_r")
+        self._m = m
+
+    def start(self, num, den):
+        m = self._m
+        m.d.sync += [self.num.eq(num), self.den.eq(den), self.q.eq(0), self.r.eq(0)]
+
+    def step(self):
+        """One quotient bit, most significant first (the numerator shifts out of its top)."""
+        m = self._m
+        shifted = Cat(self.num[C16 - 1], self.r[:C16])
+        ge = shifted >= self.den
+        m.d.sync += [self.r.eq(Mux(ge, shifted - self.den, shifted)), self.num.eq(self.num << 1),
+                     self.q.eq(Cat(ge, self.q[:C16 - 1]))]
+
+
+class Sequencer(wiring.Component):
+    """Layer sequencer with the array, requantizer, accumulator and line-buffer memories.
+
+    Parameters
+    ----------
+    cfg : hw.params.ArrayConfig
+
+    Members
+    -------
+    start, abort : In(1)
+        One-cycle pulses from CTRL.
+    first_layer, num_layers, width : In(8)
+        FIRST_LAYER, NUM_LAYERS and WIDTH registers.
+    chan : In(ArrayLayout(16, n_desc))
+        CHAN registers (OUT_GROUPS[7:0], IN_GROUPS[15:8]).
+    desc : In(ArrayLayout(ArrayLayout(32, 8), n_desc))
+        Descriptor words.
+    busy, done, error, code, layer : Out
+        STATUS fields.
+    img_addr, img_re / img_data : the image memory's N read ports.
+    src_addr, src_re, src_sel / src_data : activation read (src_sel 1 = A, 2 = B).
+    dst_addr, dst_we, dst_sel, dst_data : activation write.
+    w_addr, w_re / w_data : weight memory read.
+    p_addr, p_re / p_data : parameter memory read.
+    lg_we, lg_base, lg_data : logits write (lane c to class lg_base + c).
+    lc_we, lc_idx, lc_val : LAYER_CYCLES write.
+    inc : Out(per-counter increments this cycle)
+    """
+
+    INC_FIELDS = ("MACS", "GATED_PE_CYCLES", "STALL_CYCLES", "BUSY_CYCLES", "IMG_RD", "ACTA_RD", "ACTB_RD",
+                  "ACTA_WR", "ACTB_WR", "WGT_RD", "PRM_RD", "ACC_RD", "ACC_WR", "LINE_RD", "LINE_WR",
+                  "LOGIT_WR")
+
+    def __init__(self, cfg):
+        if not hasattr(cfg, "rows"):
+            raise TypeError(f"Sequencer takes an ArrayConfig, got {cfg!r}")
+        n = cfg.rows
+        if n & (n - 1):
+            raise ValueError(f"the sequencer needs a power-of-two array size, got {n}")
+        self._cfg = cfg
+        nd = cfg.n_desc
+        inc_bits = (n * n).bit_length() + 1
+        sig = {
+            "start": In(1), "abort": In(1),
+            "first_layer": In(8), "num_layers": In(8), "width": In(8),
+            "chan": In(data.ArrayLayout(16, nd)),
+            "desc": In(data.ArrayLayout(data.ArrayLayout(32, 8), nd)),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "code": Out(4), "layer": Out(8),
+            "img_addr": Out(data.ArrayLayout(range(cfg.img_depth), n)), "img_re": Out(n),
+            "img_data": In(data.ArrayLayout(8 * cfg.img_channels, n)),
+            "src_addr": Out(range(cfg.act_depth)), "src_re": Out(1), "src_sel": Out(2),
+            "src_data": In(8 * n),
+            "dst_addr": Out(range(cfg.act_depth)), "dst_we": Out(1), "dst_sel": Out(2),
+            "dst_data": Out(8 * n),
+            "w_addr": Out(range(cfg.wgt_depth)), "w_re": Out(1), "w_data": In(8 * n),
+            "p_addr": Out(range(cfg.prm_depth)), "p_re": Out(1), "p_data": In(64 * n),
+            "lg_we": Out(n), "lg_base": Out(range(cfg.max_classes + n)),
+            "lg_data": Out(data.ArrayLayout(signed(32), n)),
+            "lc_we": Out(1), "lc_idx": Out(range(nd)), "lc_val": Out(32),
+            "inc": Out(data.StructLayout({k: inc_bits for k in self.INC_FIELDS})),
+        }
+        super().__init__(sig)
+
+    @property
+    def cfg(self):
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        N = cfg.rows
+        LOGN = N.bit_length() - 1
+        GM = cfg.max_groups
+        ICH = cfg.img_channels
+        m.submodules.array = arr = SystolicArray(N)
+        m.submodules.requant = req = Requant(N)
+        assert req.latency == REQ_LATENCY and arr.latency == 2 * N - 1
+
+        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(32 * N), depth=cfg.acc_depth, init=[])
+        m.submodules.line_mem = line_mem = Memory(shape=unsigned(8 * N), depth=cfg.line_depth, init=[])
+        acc_rd = acc_mem.read_port()
+        acc_wr = acc_mem.write_port()
+        line_rd = line_mem.read_port()
+        line_wr = line_mem.write_port()
+
+        # ---------------------------------------------------------------- run state
+        j = Signal(8)  # descriptor running
+        j_end = Signal(9)
+        producer = Signal(8)  # out groups of the last conv run (0: none yet)
+        done, err, code = Signal(), Signal(), Signal(4)
+        m.d.comb += [self.done.eq(done), self.error.eq(err), self.code.eq(code), self.layer.eq(j)]
+
+        # descriptor fields, latched at FETCH
+        kind, src, dst = Signal(2), Signal(2), Signal(2)
+        relu, pool, tri, selk = Signal(), Signal(), Signal(), Signal(4)
+        cin, cout, H, W = (Signal(C16, name=n_) for n_ in ("cin", "cout", "H", "W"))
+        K, S, P, G = Signal(8), Signal(8), Signal(8), Signal(8)
+        w_base, p_base, src_base, dst_base = (Signal(32, name=n_) for n_ in ("w_base", "p_base", "src_base", "dst_base"))
+        gi, go = Signal(8), Signal(8)
+        words = self.desc[j]
+        chan_j = self.chan[j]
+        image = Signal()
+        m.d.comb += image.eq(src == SRC_IMAGE)
+
+        # derived in DECODE
+        Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_) for n_ in ("Ho", "Wo", "Hc", "Wc", "Hout", "Wout"))
+        HW, HWo, sW, KK = Signal(32), Signal(32), Signal(C16 + 2), Signal(8)
+        BR = Signal(C16)
+        gs_in, gs_out = Signal(C16), Signal(C16)
+        n_in, n_out = Signal(C16), Signal(C16)
+        KR, nq_tap, KCin = Signal(8), Signal(8), Signal(C16)
+        dec_err = Signal(4)
+        thr_out = [Signal(C16 + 4, name=f"thr_out{g}") for g in range(GM)]  # g * gs_out
+        thr_in = [Signal(C16 + 4, name=f"thr_in{g}") for g in range(GM)]  # (g + 1) * gs_in
+        # per-row constants of the image (tap) mode: kernel row offset, column, channel
+        r_dkh = [Signal(8, name=f"r_dkh{r}") for r in range(N)]
+        r_kw = [Signal(8, name=f"r_kw{r}") for r in range(N)]
+        r_ch = [Signal(range(max(ICH, 2)), name=f"r_ch{r}") for r in range(N)]
+        r_dkhW = [Signal(C16 + 8, name=f"r_dkhW{r}") for r in range(N)]
+
+        div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
+
+        # ---------------------------------------------------------------- chunk iterators
+        def tile_info(och, full):
+            """(cols, ext, nq_full) of the o-tile starting at output channel ``och``."""
+            nout = Mux(full, cout, n_out)
+            last = _min(och + N, nout) - 1
+            glast = sum((Mux((g < G) & (thr_out[g] <= last), 1, 0) for g in range(1, GM)), Const(0, 8))
+            thr = Signal(C16 + 4)
+            with m.Switch(glast):
+                for g in range(GM):
+                    with m.Case(g):
+                        m.d.comb += thr.eq(thr_in[g])
+            nin = Mux(full, cin, n_in)
+            ext = Mux(tri, _min(nin, thr), nin)
+            return _min(N, nout - och), ext, ((ext + N - 1) >> LOGN) * KK
+
+        class It:
+            def __init__(self, name):
+                self.och = Signal(C16, name=f"{name}_och")
+                self.t = Signal(8, name=f"{name}_t")
+                self.cols = Signal(range(N + 1), name=f"{name}_cols")
+                self.ext = Signal(C16, name=f"{name}_ext")
+                self.nqf = Signal(C16, name=f"{name}_nqf")
+                self.y0 = Signal(C16, name=f"{name}_y0")
+                self.b0 = Signal(name=f"{name}_b0")  # block 0 of its o-tile
+                self.rows_b = Signal(C16, name=f"{name}_rows_b")
+                self.cb = Signal(C16, name=f"{name}_cb")
+                self.kh = Signal(8, name=f"{name}_kh")
+                self.kw = Signal(8, name=f"{name}_kw")
+                self.wchunk = Signal(C16, name=f"{name}_wchunk")
+                self.base = Signal(C16, name=f"{name}_base")
+                self.end = Signal(name=f"{name}_end")
+                self.rv = Signal(range(N + 1), name=f"{name}_rv")  # rows valid (comb)
+                self.last = Signal(name=f"{name}_last")  # last chunk of (o-tile, block) (comb)
+                self.first = Signal(name=f"{name}_first")
+                m.d.comb += [
+                    self.rv.eq(Mux(image, _min(_min(KR, K - self.cb) * KCin, N), _min(N, self.ext - self.cb))),
+                    self.last.eq(Mux(image, self.cb + KR >= K,
+                                     (self.kw == K - 1) & (self.kh == K - 1) & (self.cb + N >= self.ext))),
+                    self.first.eq((self.cb == 0) & (self.kh == 0) & (self.kw == 0)),
+                ]
+
+            def fields(self):
+                return [self.och, self.t, self.cols, self.ext, self.nqf, self.y0, self.b0, self.rows_b,
+                        self.cb, self.kh, self.kw, self.wchunk, self.base, self.end]
+
+            def init(self):
+                cols, ext, nqf = tile_info(Const(0, C16), 0)
+                _, _, nqf_full = tile_info(Const(0, C16), 1)
+                return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
+                        self.nqf.eq(Mux(image, nq_tap, nqf_full)), self.y0.eq(0), self.b0.eq(1),
+                        self.rows_b.eq(_min(BR, Hc)), self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
+                        self.wchunk.eq(0), self.base.eq(0), self.end.eq(0)]
+
+            def advance(self):
+                """Statements that step to the next chunk."""
+                och2 = self.och + N
+                cols2, ext2, _ = tile_info(och2, 0)
+                _, _, nqf2 = tile_info(och2, 1)
+                # reduction slice step
+                step_tap = [self.cb.eq(self.cb + KR)]
+                step_norm = [self.kw.eq(self.kw + 1)]
+                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1)]
+                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N)]
+                more_blocks = self.y0 + BR < Hc
+                return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
+                            more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
+                            nqf2=Mux(image, nq_tap, nqf2))
+
+        def emit_advance(it):
+            a = it.advance()
+            with m.If(~it.last):
+                m.d.sync += it.wchunk.eq(it.wchunk + 1)
+                with m.If(image):
+                    m.d.sync += a["step_tap"]
+                with m.Elif(it.kw + 1 < K):
+                    m.d.sync += a["step_norm"]
+                with m.Elif(it.kh + 1 < K):
+                    m.d.sync += a["wrap_kw"]
+                with m.Else():
+                    m.d.sync += a["wrap_kh"]
+            with m.Else():
+                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0)]
+                with m.If(a["more_blocks"]):
+                    m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0),
+                                 it.rows_b.eq(_min(BR, Hc - it.y0 - BR)), it.wchunk.eq(it.base)]
+                with m.Else():
+                    m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.rows_b.eq(_min(BR, Hc)),
+                                 it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
+                                 it.ext.eq(a["ext2"]), it.nqf.eq(a["nqf2"]),
+                                 it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
+                                 it.end.eq(a["och2"] >= n_out)]
+
+        cur, ld = It("cur"), It("ld")
+        # does `cur` have a successor? (same conditions as emit_advance, without stepping)
+        cur_has_next = Signal()
+        m.d.comb += cur_has_next.eq(~cur.last | (cur.y0 + BR < Hc) | (cur.och + N < n_out))
+
+        # ---------------------------------------------------------------- weight loader
+        ld_active, ld_r, ld_timer = Signal(), Signal(range(N)), Signal(range(N + 2))
+        ld_go = Signal()  # set to start a load next cycle
+        wl_valid, wl_row, wl_rv, wl_cols = Signal(), Signal(range(N)), Signal(range(N + 1)), Signal(range(N + 1))
+        w_word = Signal(32)
+        m.d.comb += w_word.eq(w_base + (ld.wchunk << LOGN) + ld_r)
+        m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & (ld_r < ld.rv))]
+        ld_overflow = Signal()
+        m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & (w_word >= cfg.wgt_depth))
+        m.d.sync += [wl_valid.eq(ld_active), wl_row.eq(ld_r), wl_rv.eq(ld.rv), wl_cols.eq(ld.cols)]
+        with m.If(ld_go):
+            m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
+        with m.Elif(ld_active):
+            m.d.sync += ld_r.eq(ld_r + 1)
+            with m.If(ld_r == N - 1):
+                m.d.sync += ld_active.eq(0)
+                emit_advance(ld)
+        with m.If(ld_timer != 0):
+            m.d.sync += ld_timer.eq(ld_timer - 1)
+        m.d.comb += ld_go.eq(ld_timer == 1)
+        wrow_ok = Signal()
+        m.d.comb += wrow_ok.eq(wl_row < wl_rv)
+        m.d.comb += [arr.w_load.eq(wl_valid), arr.w_row.eq(wl_row)]
+        for c in range(N):
+            m.d.comb += [arr.w_data[c].eq(Mux(wrow_ok, self.w_data.word_select(c, 8).as_signed(), 0)),
+                         arr.w_en[c].eq(wrow_ok & (c < wl_cols))]
+
+        # ---------------------------------------------------------------- issue state
+        since = Signal(C16)  # cycles since the chunk's first issue
+        Pn = Signal(C16)  # pixels in the chunk
+        per = Signal(C16)  # max(P, N): STREAM length
+        x, y = Signal(C16), Signal(C16)
+        yy, xx = Signal(signed(SA)), Signal(signed(SA))  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
+        row_off = Signal(signed(SA))  # yy * W
+        chan_off = Signal(32)
+        cbW = Signal(C16 + 8)  # kh_base * W (tap mode)
+        out_row = Signal(32)  # output word of (o-tile, output row)
+        macs_px = Signal(range(N * N + 1))
+        rv_mask = Signal(N)
+        c_first, c_last, c_newot = Signal(), Signal(), Signal()
+        has_next = Signal()
+
+        # tags travel with the pixel: issue -> array -> accumulate -> requant -> write
+        tag_layout = data.StructLayout({
+            "valid": 1, "first": 1, "cfirst": 1, "clast": 1, "newot": 1, "pix": range(cfg.acc_depth),
+            "t": 8, "och": C16, "cols": range(N + 1), "waddr": range(cfg.act_depth),
+            "lb": range(cfg.line_depth), "xo": 1, "yo": 1})
+        depth = 2 * N + REQ_LATENCY
+        tags = [Signal(tag_layout, name=f"tag{k}") for k in range(depth)]
+        tag_in = Signal(tag_layout)
+        m.d.sync += tags[0].eq(tag_in)
+        for k in range(1, depth):
+            m.d.sync += tags[k].eq(tags[k - 1])
+
+        issuing = Signal()
+        inb = Signal()
+        rmask = Signal(N)  # rows with a real read this pixel
+        rmask_d = Signal(N)
+        m.d.sync += rmask_d.eq(rmask)
+
+        # normal mode address and bounds
+        m.d.comb += inb.eq((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W))
+        src_word = Signal(signed(SA + 8))
+        m.d.comb += src_word.eq(src_base + chan_off + row_off + xx)
+        m.d.comb += [self.src_addr.eq(src_word), self.src_sel.eq(src)]
+        # tap mode: one replica read per row
+        for r in range(N):
+            yr = Signal(signed(SA), name=f"yr{r}")
+            xr = Signal(signed(SA), name=f"xr{r}")
+            ar = Signal(signed(SA + 8), name=f"ar{r}")
+            m.d.comb += [yr.eq(yy + cur.cb + r_dkh[r]), xr.eq(xx + r_kw[r]),
+                         ar.eq(row_off + cbW + r_dkhW[r] + xr),
+                         self.img_addr[r].eq(ar)]
+            ok = (r < cur.rv) & (yr >= 0) & (yr < H) & (xr >= 0) & (xr < W)
+            m.d.comb += rmask[r].eq(Mux(image, ok, (r < cur.rv) & inb))
+        m.d.comb += [self.img_re.eq(Mux(issuing & image, rmask, 0)),
+                     self.src_re.eq(issuing & ~image & inb)]
+
+        # array input (cycle after issue)
+        ch_d = [Signal.like(r_ch[r], name=f"ch_d{r}") for r in range(N)]
+        m.d.sync += [ch_d[r].eq(r_ch[r]) for r in range(N)]
+        image_d = Signal()
+        m.d.sync += image_d.eq(image)
+        for r in range(N):
+            img_byte = Signal(8, name=f"img_byte{r}")
+            if ICH == 1:
+                m.d.comb += img_byte.eq(self.img_data[r])
+            else:
+                with m.Switch(ch_d[r]):
+                    for c in range(ICH):
+                        with m.Case(c):
+                            m.d.comb += img_byte.eq(self.img_data[r].word_select(c, 8))
+            val = Mux(image_d, img_byte, self.src_data.word_select(r, 8))
+            m.d.comb += arr.x_in[r].eq(Mux(rmask_d[r], val.as_signed(), 0))
+        m.d.comb += [arr.x_valid.eq(tags[0].valid), arr.x_first.eq(tags[0].first)]
+
+        # ---------------------------------------------------------------- FSM
+        dcnt = Signal(range(DECODE_CYCLES + 1))
+        drain = Signal(range(drain_cycles(N) + 1))
+        lcnt = Signal(32)
+        fsm_busy = Signal()  # every state but IDLE
+        busy = fsm_busy
+        m.d.comb += self.busy.eq(busy)
+        m.d.comb += [self.lc_idx.eq(j)]
+        # uniform width overrides the per-layer channel-count register
+        gi_now = Mux(self.width != 0, self.width, chan_j[8:16])
+        go_now = Mux(self.width != 0, self.width, chan_j[0:8])
+        def fail(code_value):
+            m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0)]
+            m.d.sync += [t.valid.eq(0) for t in tags]
+            m.next = "IDLE"
+
+        with m.FSM(name="seq") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [done.eq(0), err.eq(0), code.eq(0), producer.eq(0), j.eq(self.first_layer),
+                                 j_end.eq(self.first_layer + self.num_layers)]
+                    with m.If((self.num_layers == 0) | (self.first_layer + self.num_layers > cfg.n_desc)):
+                        m.d.sync += [err.eq(1), done.eq(1), code.eq(Error.BAD_DESCRIPTOR)]
+                    with m.Else():
+                        m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += fsm_busy.eq(1)
+                m.d.sync += [kind.eq(words[0][0:2]), src.eq(words[0][2:4]), dst.eq(words[0][4:6]),
+                             relu.eq(words[0][6]), pool.eq(words[0][7]), tri.eq(words[0][8]),
+                             selk.eq(words[0][12:16]), cin.eq(words[1][0:16]), cout.eq(words[1][16:32]),
+                             H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
+                             S.eq(words[3][8:16]), P.eq(words[3][16:24]), G.eq(words[3][24:32]),
+                             w_base.eq(words[4]), p_base.eq(words[5]), src_base.eq(words[6]),
+                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(1), dcnt.eq(0)]
+                w0 = words[0]
+                skip = (w0[0:2] == KIND_CLASSIFIER) & (w0[12:16] != 0) & (w0[12:16] != gi_now)
+                with m.If(skip):
+                    m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(1)]
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(j + 1 == j_end):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
+                with m.Else():
+                    m.next = "DECODE"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+            with m.State("DECODE"):
+                m.d.comb += fsm_busy.eq(1)
+                m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
+                with m.If(dcnt == 0):
+                    ho = ((H + 2 * P - K) >> (S == 2)) + 1
+                    wo = ((W + 2 * P - K) >> (S == 2)) + 1
+                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), KK.eq(K * K), KCin.eq(K * cin), HW.eq(H * W),
+                                 sW.eq(Mux(S == 2, W << 1, W))]
+                    div_gi.start(cin, G)
+                    div_go.start(cout, G)
+                with m.If(dcnt == 1):
+                    wc = Mux(pool, Wo & ~1, Wo)
+                    m.d.sync += [Hc.eq(Mux(pool, Ho & ~1, Ho)), Wc.eq(wc),
+                                 Hout.eq(Mux(pool, Ho >> 1, Ho)), Wout.eq(Mux(pool, Wo >> 1, Wo))]
+                    div_br.start(cfg.acc_depth, wc)
+                    div_gi.step()
+                    div_go.step()
+                with m.If((dcnt >= 2) & (dcnt <= 16)):
+                    div_gi.step()
+                    div_go.step()
+                with m.If((dcnt >= 2) & (dcnt <= 17)):
+                    div_br.step()
+                with m.If(dcnt == 17):
+                    m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q),
+                                 n_in.eq(Mux(image, cin, gi * div_gi.q)),
+                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, go * div_go.q)),
+                                 HWo.eq(Hout * Wout)]
+                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
+                    m.d.sync += KR.eq(kr)
+                    # tap-mode rows: (dkh, kw, ch) in row order
+                    dkh, kwv, chv, dkhw = Const(0, 8), Const(0, 8), Const(0, 8), Const(0, C16 + 8)
+                    for r in range(N):
+                        m.d.sync += [r_dkh[r].eq(dkh), r_kw[r].eq(kwv), r_ch[r].eq(chv), r_dkhW[r].eq(dkhw)]
+                        wrap_c = chv + 1 >= cin
+                        wrap_k = wrap_c & (kwv + 1 >= K)
+                        chv, kwv, dkh, dkhw = (Mux(wrap_c, 0, chv + 1), Mux(wrap_c, Mux(wrap_k, 0, kwv + 1), kwv),
+                                               Mux(wrap_k, dkh + 1, dkh), Mux(wrap_k, dkhw + W, dkhw))
+                with m.If(dcnt == 18):
+                    br = Mux(pool, div_br.q & ~1, div_br.q)
+                    m.d.sync += [BR.eq(br), nq_tap.eq(Mux(KR != 0, (K + KR - 1) // Mux(KR != 0, KR, 1), 0))]
+                    for g in range(GM):
+                        m.d.sync += [thr_out[g].eq(gs_out * g), thr_in[g].eq(gs_in * (g + 1))]
+                    # the checks, in hw.schedule.check_layer's order
+                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
+                    bad_desc = Mux(conv, (src == 3) | ~((dst == BUF_A) | (dst == BUF_B)) | (src == dst),
+                                   Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))
+                    bad_groups = ((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
+                                  (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer)))))
+                    tiles_in = (cin + N - 1) >> LOGN
+                    tiles_out = (cout + N - 1) >> LOGN
+                    nout = Mux(cls, cout, go * div_go.q)
+                    bad_shape = ((K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
+                                 (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
+                                 (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) |
+                                 (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
+                                 (br == 0) |
+                                 Mux(image, (cin > ICH) | (KCin > N) | (HW > cfg.img_depth),
+                                     src_base + tiles_in * HW > cfg.act_depth) |
+                                 (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))) |
+                                 (conv & (dst_base + tiles_out * Hout * Wout > cfg.act_depth)) |
+                                 (p_base + ((nout + N - 1) >> LOGN) > cfg.prm_depth))
+                    m.d.sync += dec_err.eq(Mux(bad_desc, Error.BAD_DESCRIPTOR, Mux(bad_groups, Error.BAD_GROUPS,
+                                                                                     Mux(bad_shape, Error.BAD_SHAPE, 0))))
+                with m.If(dcnt == DECODE_CYCLES - 1):
+                    with m.If(dec_err != 0):
+                        fail(dec_err)
+                    with m.Else():
+                        m.d.sync += cur.init() + ld.init()
+                        m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
+                        m.next = "PRELOAD"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+            with m.State("PRELOAD"):
+                m.d.comb += fsm_busy.eq(1)
+                m.d.sync += lcnt.eq(lcnt + 1)
+                with m.If(ld_r == N - 1):
+                    m.next = "SETUP"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+            with m.State("SETUP"):
+                m.d.comb += fsm_busy.eq(1)
+                m.d.sync += lcnt.eq(lcnt + 1)
+                y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
+                yy_n = y0s.as_signed() + Mux(image, 0, cur.kh) - P
+                xx_n = Mux(image, 0, cur.kw).as_signed() - P
+                pn = cur.rows_b * Wc
+                m.d.sync += [since.eq(0), Pn.eq(pn), per.eq(Mux(pn > N, pn, N)), x.eq(0), y.eq(cur.y0),
+                             yy.eq(yy_n), xx.eq(xx_n), row_off.eq(yy_n * W.as_signed()),
+                             chan_off.eq((cur.cb >> LOGN) * HW), cbW.eq(cur.cb * W),
+                             out_row.eq(dst_base + (cur.t * Hout + Mux(pool, cur.y0 >> 1, cur.y0)) * Wout),
+                             macs_px.eq(cur.rv * cur.cols), c_first.eq(cur.first), c_last.eq(cur.last),
+                             c_newot.eq(cur.first & cur.b0), has_next.eq(cur_has_next),
+                             ld_timer.eq(Mux(cur_has_next, N, 0))]
+                m.next = "STREAM"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+            with m.State("STREAM"):
+                m.d.comb += [fsm_busy.eq(1), issuing.eq(since < Pn)]
+                m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
+                with m.If(issuing):
+                    m.d.comb += [tag_in.valid.eq(1), tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
+                                 tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
+                                 tag_in.pix.eq(since), tag_in.t.eq(cur.t), tag_in.och.eq(cur.och),
+                                 tag_in.cols.eq(cur.cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
+                                 tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
+                    with m.If(x + 1 < Wc):
+                        m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1))]
+                    with m.Else():
+                        m.d.sync += [x.eq(0), xx.eq(Mux(image, 0, cur.kw).as_signed() - P), y.eq(y + 1),
+                                     yy.eq(yy + S), row_off.eq(row_off + sW)]
+                        with m.If(~pool | y[0]):
+                            m.d.sync += out_row.eq(out_row + Wout)
+                with m.If(since == per - 1):
+                    emit_advance(cur)
+                    with m.If(has_next):
+                        m.next = "SETUP"
+                    with m.Else():
+                        m.d.sync += drain.eq(drain_cycles(N) - 1)
+                        m.next = "DRAIN"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+            with m.State("DRAIN"):
+                m.d.comb += fsm_busy.eq(1)
+                m.d.sync += [drain.eq(drain - 1), lcnt.eq(lcnt + 1)]
+                with m.If(drain == 0):
+                    m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(lcnt + 1)]
+                    m.d.sync += j.eq(j + 1)
+                    with m.If(kind == KIND_CONV):
+                        m.d.sync += producer.eq(go)
+                    with m.If(j + 1 == j_end):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "FETCH"
+                with m.If(ld_overflow):
+                    fail(Error.BAD_SHAPE)
+                with m.If(self.abort):
+                    fail(Error.ABORTED)
+
+        # ---------------------------------------------------------------- accumulate (t + 2N)
+        pre, tA = tags[2 * N - 2], tags[2 * N - 1]
+        m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre.valid & ~pre.cfirst),
+                     self.p_addr.eq(p_base + pre.t), self.p_re.eq(pre.valid & pre.newot)]
+        prm = Signal(64 * N)
+        prm_now = Signal(64 * N)
+        m.d.comb += prm_now.eq(Mux(tA.newot, self.p_data, prm))
+        with m.If(tA.valid & tA.newot):
+            m.d.sync += prm.eq(self.p_data)
+        acc_new = [Signal(signed(32), name=f"acc_new{c}") for c in range(N)]
+        for c in range(N):
+            lane = prm_now.word_select(c, 64)
+            bias = lane[0:32].as_signed()
+            prev = acc_rd.data.word_select(c, 32).as_signed()
+            m.d.comb += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias, prev))
+            m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(lane[32:48]), req.s[c].eq(lane[48:54]),
+                         self.lg_data[c].eq(acc_new[c])]
+        m.d.comb += [acc_wr.addr.eq(tA.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tA.valid & ~tA.clast),
+                     req.relu.eq(relu), req.valid.eq(tA.valid & tA.clast & (kind == KIND_CONV))]
+        cls_write = tA.valid & tA.clast & (kind == KIND_CLASSIFIER)
+        m.d.comb += [self.lg_base.eq(tA.och),
+                     self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tA.cols for c in range(N)]), 0))]
+
+        # ---------------------------------------------------------------- pool and write (t + 2N + 3)
+        tW = tags[2 * N - 1 + REQ_LATENCY]
+        yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
+        for c in range(N):
+            m.d.comb += yv[c].eq(Mux(c < tW.cols, req.y[c], 0))
+        wr_conv = tW.valid & tW.clast & (kind == KIND_CONV)
+        hreg = [Signal(signed(8), name=f"hreg{c}") for c in range(N)]
+        hmax = [Mux(hreg[c] > yv[c], hreg[c], yv[c]) for c in range(N)]
+        line_prev = [line_rd.data.word_select(c, 8).as_signed() for c in range(N)]
+        pooled = [Mux(line_prev[c] > hmax[c], line_prev[c], hmax[c]) for c in range(N)]
+        with m.If(wr_conv & ~tW.xo):
+            m.d.sync += [hreg[c].eq(yv[c]) for c in range(N)]
+        m.d.comb += [line_rd.addr.eq(tW.lb), line_rd.en.eq(wr_conv & pool & ~tW.xo & tW.yo),
+                     line_wr.addr.eq(tW.lb), line_wr.data.eq(Cat(*hmax)),
+                     line_wr.en.eq(wr_conv & pool & tW.xo & ~tW.yo)]
+        m.d.comb += [self.dst_addr.eq(tW.waddr), self.dst_sel.eq(dst),
+                     self.dst_we.eq(wr_conv & Mux(pool, tW.xo & tW.yo, 1)),
+                     self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*yv)))]
+
+        # ---------------------------------------------------------------- counter increments
+        inc = self.inc
+        m.d.comb += [
+            inc.BUSY_CYCLES.eq(busy),
+            inc.MACS.eq(Mux(issuing, macs_px, 0)),
+            inc.GATED_PE_CYCLES.eq(Mux(busy, N * N - Mux(issuing, macs_px, 0), 0)),
+            inc.STALL_CYCLES.eq(busy & ~issuing),
+            inc.IMG_RD.eq(sum((self.img_re[r] for r in range(N)), Const(0, 8))),
+            inc.ACTA_RD.eq(self.src_re & (src == BUF_A)), inc.ACTB_RD.eq(self.src_re & (src == BUF_B)),
+            inc.ACTA_WR.eq(self.dst_we & (dst == BUF_A)), inc.ACTB_WR.eq(self.dst_we & (dst == BUF_B)),
+            inc.WGT_RD.eq(self.w_re), inc.PRM_RD.eq(self.p_re), inc.ACC_RD.eq(acc_rd.en), inc.ACC_WR.eq(acc_wr.en),
+            inc.LINE_RD.eq(line_rd.en), inc.LINE_WR.eq(line_wr.en),
+            inc.LOGIT_WR.eq(sum((self.lg_we[c] for c in range(N)), Const(0, 8))),
+        ]
+        return m
