@@ -47,8 +47,10 @@ class Program:
         return len(self.descs)
 
 
-def _weight_chunks(w: np.ndarray, d: dict, n: int) -> np.ndarray:
-    """Weight words of one layer (full width): per o-tile, per chunk, N rows of N columns."""
+def pack_weights(w: np.ndarray, d: dict, n: int) -> np.ndarray:
+    """Weight words of one layer (int8 OIHW ``w`` at full width, descriptor ``d``): per o-tile,
+    per chunk, N rows (reduction lanes) of N columns (output channels), zero-padded. A block
+    lower-triangular layer stores only the blocks its o-tiles read."""
     K, cin, cout = d["kernel"], d["cin"], d["cout"]
     words = []
     for t in range(-(-cout // n)):
@@ -93,7 +95,7 @@ def build_program(export, cfg) -> Program:
                  h=h, w=h, kernel=layer.kernel, stride=layer.stride, pad=layer.padding, groups=G,
                  w_base=w_base, p_base=p_base, src_base=0, dst_base=0)
         descs.append(d)
-        w = _weight_chunks(layer.weight, d, n)
+        w = pack_weights(layer.weight, d, n)
         wparts.append(w)
         params.append((layer.bias, layer.M, layer.S))
         w_base += len(w)
@@ -108,7 +110,7 @@ def build_program(export, cfg) -> Program:
                  select_k=0 if shared else k, cin=head.weight.shape[1], cout=head.out_channels, h=h, w=h,
                  kernel=head.kernel, stride=1, pad=0, groups=G if shared else k, w_base=w_base,
                  p_base=p_base, src_base=0, dst_base=0)
-        w = _weight_chunks(head.weight, d, n)
+        w = pack_weights(head.weight, d, n)
         logits_desc.append(len(descs))
         descs.append(d)
         wparts.append(w)
@@ -148,3 +150,15 @@ def act_words(act: np.ndarray, n: int) -> np.ndarray:
     padded = np.zeros((tiles * n, h, w), np.int8)
     padded[:c] = act
     return padded.reshape(tiles, n, h, w).transpose(0, 2, 3, 1).reshape(-1, n)
+
+
+def pack_params(bias: np.ndarray, M: np.ndarray, S: np.ndarray, n: int) -> np.ndarray:
+    """PARAMS window entries (uint8 (entries, 8n)) for per-output-channel bias/M/S: lane c of entry
+    t is channel t*n + c: bias int32 at byte 8c, M uint16 at 8c+4, S uint8 at 8c+6."""
+    entries = -(-len(bias) // n)
+    out = np.zeros((entries, n, 8), np.uint8)
+    flat = out.reshape(-1, 8)
+    flat[:len(bias), 0:4] = np.asarray(bias, "<i4").view(np.uint8).reshape(-1, 4)
+    flat[:len(bias), 4:6] = np.asarray(M, "<u2").view(np.uint8).reshape(-1, 2)
+    flat[:len(bias), 6] = np.asarray(S, np.uint8)
+    return out.reshape(entries, 8 * n)

@@ -22,6 +22,7 @@ Layer descriptors (8 words each, ``DESC_W0`` .. ``DESC_W7``) have their own fiel
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import functools
 import operator
 import sys
@@ -577,7 +578,7 @@ def regmap(cfg: "ArrayConfig") -> RegMap:
             "control pulses (write 1; read 0)"),
         Register("STATUS", 0x024, (
             ro("BUSY", 0, 1, doc="sequencer running"),
-            ro("DONE", 1, 1, doc="last run finished without error"),
+            ro("DONE", 1, 1, doc="the last run has ended (also after an error: see ERROR)"),
             ro("ERROR", 2, 1, doc="last run stopped with an error"),
             ro("ERROR_CODE", 8, 4, doc="see the error codes"),
             ro("LAYER", 16, 8, doc="descriptor running, or the one that failed")), "status"),
@@ -677,15 +678,36 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw.regmap", description=__doc__.splitlines()[0])
     p.add_argument("--markdown", action="store_true", help="print the register tables (Markdown)")
     p.add_argument("--array", default="8x8", help="array geometry RxC (default 8x8)")
+    p.add_argument("--readme", metavar="PATH", help="rewrite the block between the regmap markers of PATH")
     args = p.parse_args(argv)
     try:
         cfg = parse_array(args.array)
     except ValueError as e:
         p.error(str(e))
+    if args.readme:
+        path = Path(args.readme)
+        try:
+            path.write_text(readme_with_regmap(path.read_text(), cfg))
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if not args.markdown:
-        p.error("nothing to do: pass --markdown")
+        p.error("nothing to do: pass --markdown or --readme PATH")
     sys.stdout.write(markdown(cfg))
     return 0
+
+
+README_BEGIN, README_END = "<!-- regmap:begin -->", "<!-- regmap:end -->"
+
+
+def readme_with_regmap(text: str, cfg) -> str:
+    """``text`` with the block between the regmap markers replaced by ``markdown(cfg)``."""
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise ValueError(f"the README needs exactly one {README_BEGIN} ... {README_END} block")
+    head, rest = text.split(README_BEGIN)
+    _, tail = rest.split(README_END)
+    return f"{head}{README_BEGIN}\n{markdown(cfg)}{README_END}{tail}"
 
 
 if __name__ == "__main__":

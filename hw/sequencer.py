@@ -314,7 +314,6 @@ class Sequencer(wiring.Component):
         cbW = Signal(C16 + 8)  # kh_base * W (tap mode)
         out_row = Signal(32)  # output word of (o-tile, output row)
         macs_px = Signal(range(N * N + 1))
-        rv_mask = Signal(N)
         c_first, c_last, c_newot = Signal(), Signal(), Signal()
         has_next = Signal()
 
@@ -388,7 +387,7 @@ class Sequencer(wiring.Component):
             m.d.sync += [t.valid.eq(0) for t in tags]
             m.next = "IDLE"
 
-        with m.FSM(name="seq") as fsm:
+        with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [done.eq(0), err.eq(0), code.eq(0), producer.eq(0), j.eq(self.first_layer),

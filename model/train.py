@@ -138,7 +138,6 @@ def float_accuracy(net: DynNet, split, groups) -> float:
 
 def run_scheme(args) -> dict:
     cfg = NetConfig.from_dict({**REFERENCE.to_dict(), "head": args.head})
-    G, n = cfg.groups, len(cfg.convs)
     full = load_split("train", args.data_dir)
     test = load_split("test", args.data_dir)
     if args.val_size >= len(full):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.program import pack_params
 from hw.regmap import COUNTERS, DESC_BASE, DESC_STRIDE, Error, counter_offset, encode_descriptor, regmap
 
 
@@ -82,11 +83,8 @@ class Driver:
                 await self.bus.write32(DESC_BASE + DESC_STRIDE * j + 4 * i, word)
         await self.write_window("WEIGHTS", program.weights.view(np.uint8))
         n = self.cfg.rows
-        prm = np.zeros((len(program.bias), n, 8), np.uint8)
-        prm[:, :, 0:4] = program.bias.astype("<i4").view(np.uint8).reshape(-1, n, 4)
-        prm[:, :, 4:6] = program.M.astype("<u2").view(np.uint8).reshape(-1, n, 2)
-        prm[:, :, 6] = program.S.astype(np.uint8)
-        await self.write_window("PARAMS", prm.reshape(len(prm), -1))
+        await self.write_window("PARAMS", pack_params(program.bias.reshape(-1), program.M.reshape(-1),
+                                                      program.S.reshape(-1), n))
 
     async def load_image(self, image_bytes: np.ndarray) -> None:
         await self.write_window("IMAGE", image_bytes)

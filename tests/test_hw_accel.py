@@ -1,5 +1,7 @@
 """The whole accelerator in amaranth.sim, driven over AXI4-Lite by the host driver (sw/driver.py):
 bit-exact against the golden model and cycle-exact against hw.schedule, at two widths."""
+import asyncio
+
 import numpy as np
 import pytest
 import torch
@@ -8,13 +10,14 @@ from amaranth.sim import Simulator
 from hw.accel import Accelerator
 from hw.params import ArrayConfig
 from hw.program import act_words, build_program, image_bytes
-from hw.regmap import Error
-from hw.schedule import BUF_A, BUF_B, KIND_CONV, plan_run
+from hw.regmap import DESC_BASE, DESC_STRIDE, Error, encode_descriptor
+from hw.schedule import plan_run
 from model import golden
 from model.config import ConvSpec, NetConfig
 from model.net import DynNet
 from model.quantize import export
-from sw.driver import AcceleratorError, Driver
+from sw.driver import Driver
+from sw.model_device import ModelBus
 
 SEED = 7
 
@@ -134,6 +137,15 @@ def test_small_network_two_widths_bit_exact_and_cycle_exact(tiny):
         return out
 
     out = run_sim(ACC, body)
+    model = asyncio.run(body(Driver(ModelBus(ACC), ACC)))  # the same driver calls on the model
+    for k in (1, 2):
+        for name, value in out[k]["counters"].items():
+            if name in ("CYCLES", "BUS_RD_BYTES"):  # bus idle time and STATUS polls: host-dependent
+                continue
+            assert model[k]["counters"][name] == value, \
+                f"width {k}/2 counter {name}: RTL {value}, model backend {model[k]['counters'][name]}"
+        assert model[k]["layer_cycles"] == out[k]["layer_cycles"]
+        assert np.array_equal(model[k]["logits"], out[k]["logits"])
     for k in (1, 2):
         ref = golden.run(ex, images[:1], groups=(k, k))
         assert np.array_equal(out[k]["logits"], ref.logits[0]), f"width {k}/2 logits (seed {SEED})"
@@ -146,3 +158,81 @@ def test_small_network_two_widths_bit_exact_and_cycle_exact(tiny):
         hw = out[k]["counters"]
         for name, value in plan.counters.items():
             assert hw[name] == value, f"width {k}/2 counter {name}: RTL {hw[name]}, schedule {value}"
+
+
+def test_bad_configurations_set_error_codes_and_never_hang(tiny):
+    """Each bad configuration sets its error code (the one hw.schedule predicts), the sequencer
+    stops within a bounded number of polls, and a good run afterwards is still bit-exact."""
+    images, ex = tiny
+    prog = build_program(ex, ACC)
+    n_layers = prog.num_layers
+    good = prog.descs
+
+    def bad(j, **fields):
+        descs = [dict(d) for d in good]
+        descs[j].update(fields)
+        return descs
+
+    cases = [  # (name, descriptors, width, chan groups or None, first, num)
+        ("kind 0", bad(0, kind=0), 1, None, 0, n_layers),
+        ("conv writing logits", bad(1, dst=3), 1, None, 0, n_layers),
+        ("no layers", good, 1, None, 0, 0),
+        ("range beyond the table", good, 1, None, 6, 5),
+        ("zero groups", good, 0, (0, 1), 0, n_layers),
+        ("more groups than G", good, 3, None, 0, n_layers),
+        ("in-groups != producer's out-groups", good, 0, "mismatch", 0, n_layers),
+        ("kernel beyond max_kernel", bad(0, kernel=9, pad=4), 1, None, 0, n_layers),
+        ("output beyond act_depth", bad(0, dst_base=250), 1, None, 0, n_layers),
+        ("pool on a 1-wide map", bad(1, pool=True, h=2, w=2, kernel=3, pad=0), 1, None, 0, n_layers),
+        ("weights beyond wgt_depth", bad(1, w_base=500), 1, None, 0, n_layers),
+    ]
+
+    def chan_for(groups):
+        if groups is None:
+            return [(0, 0)] * ACC.n_desc
+        if groups == "mismatch":
+            c = prog.chan((1, 1))
+            c[1] = (2, 1)  # conv2 claims 2 input groups, conv1 produced 1
+            return c
+        return prog.chan(groups)
+
+    async def body(drv):
+        await drv.load_program(prog)
+        await drv.load_image(image_bytes(prog, images[0]))
+        got = []
+        for name, descs, width, groups, first, num in cases:
+            for j, d in enumerate(descs):
+                for i, word in enumerate(encode_descriptor(d)):
+                    await drv.bus.write32(DESC_BASE + DESC_STRIDE * j + 4 * i, word)
+            chan = chan_for(groups)
+            if width:
+                await drv.set_width(width)
+            else:
+                await drv.write_reg("WIDTH", 0)
+                for j in range(ACC.n_desc):
+                    await drv.write_reg("CHAN", (chan[j][0] << 8) | chan[j][1], j)
+            await drv.start(first, num)
+            st = await drv.wait(max_polls=400)
+            got.append((name, st, plan_run(descs, chan, ACC, first, num, width)))
+        # ABORT in the middle of a layer, then a good run must still be bit-exact
+        for j, d in enumerate(good):
+            for i, word in enumerate(encode_descriptor(d)):
+                await drv.bus.write32(DESC_BASE + DESC_STRIDE * j + 4 * i, word)
+        await drv.set_width(2)
+        await drv.start(0, n_layers)
+        for _ in range(40):
+            await drv.status()
+        await drv.abort()
+        aborted = await drv.wait(max_polls=50)
+        await drv.run(0, n_layers, max_polls=5000)
+        return got, aborted, await drv.read_logits(10)
+
+    got, aborted, logits = run_sim(ACC, body)
+    for name, st, plan in got:
+        assert plan.error != 0, f"{name}: the schedule model does not see an error"
+        assert st["error"] == 1 and st["busy"] == 0, f"{name}: status {st}"
+        assert st["error_code"] == plan.error, f"{name}: code {Error(st['error_code']).name}, expected {Error(plan.error).name}"
+        assert st["layer"] == plan.error_layer, f"{name}: failing layer {st['layer']}, expected {plan.error_layer}"
+    assert aborted["error"] == 1 and aborted["error_code"] == Error.ABORTED, f"abort: {aborted}"
+    ref = golden.run(ex, images[:1], groups=(2, 2))
+    assert np.array_equal(logits, ref.logits[0]), "the run after ABORT is not bit-exact"
