@@ -44,6 +44,8 @@ class Accelerator(wiring.Component):
         cfg = ArrayConfig() if cfg is None else cfg
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"Accelerator takes an ArrayConfig, got {cfg!r}")
+        if cfg.rows & (cfg.rows - 1):
+            raise ValueError(f"the sequencer needs a power-of-two array (2x2, 4x4, 8x8, 16x16), got {cfg.rows}")
         self._cfg = cfg
         self._bus = ControlBus(cfg)
         sig = {name: port for name, port in self._bus.signature.members.items() if name.startswith("s_axil_")}

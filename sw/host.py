@@ -1,0 +1,154 @@
+"""chanscale host: run the int8 network on the accelerator at one or more widths and report
+cycles, utilization, energy and accuracy per configuration.
+
+examples:
+  python sw/host.py --width 0.25                      # one width, fast exact model backend
+  python sw/host.py --sweep --json build/sweep.json --csv build/sweep.csv --plot build/plots
+  python sw/host.py --width 0.25,1 --layer-groups 1,2,4 --opp low
+  python sw/host.py --sweep --backend verilator --images 2   # the same driver on the RTL (cocotb)
+  python sw/host.py --width 1 --array 16x16 --clock-mhz 125
+
+Every figure comes from the device's own performance counters (the model backend predicts them
+exactly; tests compare it with the RTL). Accuracy is the bit-exact golden model's on the
+evaluation images; RTL runs also report whether every logit matched the golden model.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python sw/host.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from hw.params import parse_array  # noqa: E402
+from hw.program import build_program  # noqa: E402
+from model import golden  # noqa: E402
+from model.data import DatasetError, load_split  # noqa: E402
+from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
+from sw import report as rep  # noqa: E402
+from sw.driver import AcceleratorError, Driver  # noqa: E402
+from sw.energy import OPPS, OperatingPoint  # noqa: E402
+from sw.measure import RunConfig, measure  # noqa: E402
+from sw.model_device import ModelBus  # noqa: E402
+
+BACKENDS = ("model", "verilator", "icarus")
+
+
+class UsageError(ValueError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_configs(args, G: int, n_layers: int) -> list[RunConfig]:
+    configs = []
+    widths = [w.strip() for item in args.width for w in item.split(",") if w.strip()]
+    if args.width and not widths:
+        raise UsageError("--width needs a value such as 0.25 or 0.25,0.5")
+    for w in widths:
+        k = golden.width_groups(w, G)
+        configs.append(RunConfig(groups=(k,) * n_layers, uniform=k))
+    for item in args.layer_groups:
+        try:
+            groups = tuple(int(t) for t in item.split(","))
+        except ValueError:
+            raise UsageError(f"--layer-groups takes comma-separated integers such as 1,2,4; got {item!r}") from None
+        if len(groups) != n_layers:
+            raise UsageError(f"--layer-groups needs {n_layers} counts (one per convolution), got {len(groups)}")
+        if any(not 1 <= g <= G for g in groups):
+            raise UsageError(f"--layer-groups counts must be in 1..{G}, got {item}")
+        configs.append(RunConfig(groups=groups, uniform=None))
+    if args.sweep or not configs:
+        sweep = [RunConfig(groups=(k,) * n_layers, uniform=k) for k in range(1, G + 1)]
+        configs = sweep + [c for c in configs if c not in sweep]
+    return list(dict.fromkeys(configs))
+
+
+def run_backend(backend, acfg, program, configs, images, classes, waves=False):
+    if backend == "model":
+        return asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, configs, images, classes))
+    from sw.rtl import run_rtl
+    return run_rtl(backend, acfg, program, configs, images, classes, waves=waves)
+
+
+def main(argv=None) -> int:
+    ap = Parser(prog="python sw/host.py", description=__doc__.split("\n\n")[0],
+                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--width", action="append", default=[], help="uniform width(s): 0.25 or 0.25,0.5,0.75,1")
+    ap.add_argument("--sweep", action="store_true", help="every uniform width 1/G..1 (the default)")
+    ap.add_argument("--layer-groups", action="append", default=[], metavar="G1,G2,..",
+                    help="non-uniform width: active groups per convolution, e.g. 1,2,4 (repeatable)")
+    ap.add_argument("--backend", choices=BACKENDS, default="model",
+                    help="model (fast, exact counters), or the RTL on verilator / icarus through cocotb")
+    ap.add_argument("--checkpoint", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
+    ap.add_argument("--images", type=int, default=1, help="test images run on the device per configuration")
+    ap.add_argument("--eval-images", type=int, default=0, help="images for int8 accuracy (default: all 10,000)")
+    ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
+    ap.add_argument("--opp", choices=sorted(OPPS), default="nominal", help="DVFS operating point (V, f)")
+    ap.add_argument("--clock-mhz", type=float, default=None, help="override the operating point's clock")
+    ap.add_argument("--data-dir", default=None, help="IDX folder (default: Debian's Fashion-MNIST)")
+    ap.add_argument("--json", default=None, help="write the report as JSON")
+    ap.add_argument("--csv", default=None, help="write the per-layer rows as CSV")
+    ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots into DIR")
+    ap.add_argument("--waves", action="store_true", help="RTL backends: write waveforms under build/")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    try:  # everything that can fail on bad input happens before any output is written
+        if args.images < 1:
+            raise UsageError(f"--images must be >= 1, got {args.images}")
+        if args.eval_images < 0:
+            raise UsageError(f"--eval-images must be >= 0, got {args.eval_images}")
+        opp = OPPS[args.opp]
+        if args.clock_mhz is not None:
+            if not args.clock_mhz > 0:
+                raise UsageError(f"--clock-mhz must be positive, got {args.clock_mhz}")
+            opp = OperatingPoint(opp.name, opp.volts, args.clock_mhz, opp.doc + f", clock set to {args.clock_mhz} MHz")
+        export = load_export(args.checkpoint)
+        configs = parse_configs(args, export.groups, len(export.convs))
+        acfg = parse_array(args.array)
+        try:
+            program = build_program(export, acfg)
+        except ValueError as e:
+            raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
+        test = load_split("test", args.data_dir)
+        eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
+        images = test.images[:args.images]
+    except (UsageError, golden.WidthError, ExportError, DatasetError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    classes = export.heads[export.groups].out_channels
+    accuracy, golden_logits = {}, {}
+    for c in configs:
+        accuracy[c.name] = (golden.accuracy(export, eval_split.images, eval_split.labels, groups=c.groups),
+                            len(eval_split))
+        golden_logits[c.name] = golden.run(export, images, groups=c.groups, keep_acts=False).logits
+    try:
+        session = run_backend(args.backend, acfg, program, configs, images, classes, waves=args.waves)
+    except AcceleratorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report = rep.build(session, program, export, acfg, opp, golden_logits, accuracy, args.backend)
+    report["seconds"] = round(time.time() - t0, 1)
+    print(rep.table(report))
+    if args.json:
+        rep.write_json(report, args.json)
+    if args.csv:
+        rep.write_csv(report, args.csv)
+    if args.plot:
+        for p in rep.write_plots(report, args.plot):
+            print(f"wrote {p}")
+    print(f"done in {report['seconds']} s")
+    return 0 if all(c["outputs_match_golden"] for c in report["configs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""One measurement session, the same coroutine on every backend (model, Verilator, Icarus):
+program the accelerator once, then for each configuration set the channel-count register, run
+images through the whole network from one START, and take per-layer counters from one START per
+descriptor. Everything it returns comes from the device's own registers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.program import image_bytes
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A width configuration: per-layer active groups, and the uniform k if there is one."""
+
+    groups: tuple
+    uniform: int | None  # k when every split layer runs k groups (written to WIDTH)
+
+    @property
+    def name(self) -> str:
+        return f"w{self.uniform}" if self.uniform else "g" + "-".join(map(str, self.groups))
+
+
+async def measure(drv, program, configs, images, classes: int) -> dict:
+    """Counters, LAYER_CYCLES and logits per configuration and image (uint8 (C, H, W) images).
+
+    Returns ``{"load": counters of the one-time program load, "configs": [...]}``; each config
+    has ``images`` (per image: ``counters`` of the whole-network run and image load, ``layer_cycles``,
+    ``logits``) and ``layers`` (per descriptor: the counters of running it alone on the last image).
+    """
+    await drv.clear_counters()
+    await drv.load_program(program)
+    load = await drv.read_counters()
+    out = {"load": load, "configs": []}
+    for cfg in configs:
+        if cfg.uniform:
+            await drv.set_width(cfg.uniform)  # one register write: no reload
+        else:
+            await drv.set_groups(program, cfg.groups)
+        runs = []
+        for img in images:
+            await drv.clear_counters()
+            await drv.load_image(image_bytes(program, img))
+            await drv.run(0, program.num_layers)
+            counters = await drv.read_counters()
+            runs.append(dict(counters=counters, layer_cycles=await drv.read_layer_cycles(program.num_layers),
+                             logits=(await drv.read_logits(classes)).tolist()))
+        layers = []
+        for j in range(program.num_layers):
+            await drv.clear_counters()
+            await drv.run(j, 1)
+            layers.append(await drv.read_counters())
+        out["configs"].append(dict(name=cfg.name, groups=list(cfg.groups), uniform=cfg.uniform,
+                                   images=runs, layers=layers))
+    return out
+
+
+def to_jsonable(x):
+    if isinstance(x, dict):
+        return {k: to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
