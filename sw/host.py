@@ -23,7 +23,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python sw/host.py`: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 
 from hw.params import parse_array  # noqa: E402
 from hw.program import build_program  # noqa: E402
