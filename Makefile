@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 help:
 	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
-	@echo "make sweep    - run the shipped int8 network at every width (golden model)"
+	@echo "make sweep    - the shipped network at every width: cycles, energy, accuracy (sw/host.py)"
 	@echo "make test     - the fast test suite (CI)"
 	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
 	@echo "make sim      - cocotb RTL testbenches (not implemented yet)"
@@ -40,7 +40,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 sweep: install
-	$(BIN)/python -m model.evaluate --sweep
+	$(BIN)/python sw/host.py --sweep --json build/sweep/report.json --csv build/sweep/report.csv --plot build/sweep/plots
 
 train: install
 	$(BIN)/python -m model.train --scheme incremental --out build/train
