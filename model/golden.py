@@ -146,8 +146,11 @@ def layer_forward(x: np.ndarray, layer, cout: int) -> np.ndarray:
     acc = conv_acc(x, layer.weight[:cout, :cin], layer.bias[:cout], layer.stride, layer.padding)
     if layer.kind == "classifier":
         return acc
-    y = requantize(acc, layer.M[:cout, None, None], layer.S[:cout, None, None], layer.relu)
-    return maxpool2x2(y) if layer.pool else y
+    # Requantization (M > 0), ReLU and saturation are monotone non-decreasing per channel, so
+    # pooling the int32 accumulators first gives exactly the same int8 result, 4x cheaper.
+    if layer.pool:
+        acc = maxpool2x2(acc)
+    return requantize(acc, layer.M[:cout, None, None], layer.S[:cout, None, None], layer.relu)
 
 
 def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int = 250,
