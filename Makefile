@@ -18,6 +18,8 @@ help:
 	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
 	@echo "make sim      - cocotb RTL testbenches (not implemented yet)"
 	@echo "make verilog  - Verilog + parameter JSON of the accelerator (ARRAY=8x8) under build/verilog"
+	@echo "make synth    - FPGA resources/Fmax (ARRAY=8x8 DEVICE=ecp5-45k) -> build/synth/ARRAY_DEVICE.json"
+	@echo "make lint     - Verilator --lint-only -Wall on the generated Verilog (ARRAY=8x8)"
 	@echo "make clean    - remove build/ and the venv"
 
 install: $(STAMP)
@@ -49,8 +51,19 @@ ARRAY ?= 8x8
 verilog: install
 	$(BIN)/python -m hw.gen --array $(ARRAY) --out build/verilog
 
-sim synth lint:
-	@echo "make $@: not implemented yet (see the open issues: sim/ issue 4, synth issue 6)"; exit 1
+sim:
+	@echo "make $@: not implemented yet (see the open issues: sim/ issue 4)"; exit 1
+
+# FPGA flow (hw/synth.py): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
+# DEVICE: ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k. SYNTH_FLAGS e.g. --no-pnr, --freq 125, --dsp all.
+DEVICE ?= ecp5-45k
+SYNTH_FLAGS ?=
+synth: install
+	$(BIN)/python -m hw.synth --array $(ARRAY) --device $(DEVICE) $(SYNTH_FLAGS)
+
+# Verilator --lint-only -Wall on the generated Verilog, with the waivers in hw/lint_waivers.vlt.
+lint: install
+	$(BIN)/python -m hw.lint --array $(ARRAY)
 
 clean:
 	rm -rf build $(VENV) *.egg-info

@@ -55,15 +55,22 @@ def requantize(acc, M, S, relu: bool) -> np.ndarray:
 
 
 def conv_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """int32 accumulators of a KxK convolution, NCHW x OIHW -> (N, O, Ho, Wo) int32.
-
-    Uses a float GEMM only where it is provably exact: every partial sum is an integer of
-    magnitude at most max|x| * max_o sum|w[o]| (+ nothing else), so float32 is exact below 2**24
-    and float64 below 2**53; beyond that it falls back to int64.
-    """
+    """int32 accumulators of a KxK convolution, NCHW x OIHW -> (N, O, Ho, Wo) int32."""
     if x.dtype != np.int8 or w.dtype != np.int8:
         raise TypeError(f"conv_acc takes int8 activations and weights, got {x.dtype} and {w.dtype}")
-    N, C, H, W = x.shape
+    if x.ndim != 4 or w.ndim != 4 or w.shape[1] != x.shape[1] or w.shape[2] != w.shape[3]:
+        raise ValueError(f"weights {w.shape} do not fit input {x.shape}")
+    return conv_acc_nhwc(x.transpose(0, 2, 3, 1), w, b, stride, padding).transpose(0, 3, 1, 2)
+
+
+def conv_acc_nhwc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """The same on NHWC activations -> (N, Ho, Wo, O) int32 (golden.run's internal layout).
+
+    Uses a float GEMM only where it is provably exact: every partial sum is an integer of
+    magnitude at most max|x| * max_o sum|w[o]|, so float32 is exact below 2**24 and float64
+    below 2**53; beyond that it falls back to int64. An accumulator outside int32 raises.
+    """
+    N, H, W, C = x.shape
     O, Ci, K, K2 = w.shape
     if Ci != C or K != K2:
         raise ValueError(f"weights {w.shape} do not fit input {x.shape}")
@@ -73,14 +80,21 @@ def conv_acc(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, padding: 
     xmax = max(-int(x.min()), int(x.max())) if x.size else 0
     bound = xmax * int(np.abs(w.astype(np.int32)).reshape(O, -1).sum(axis=1).max(initial=0))
     dtype = np.float32 if bound < (1 << 24) else np.float64 if bound < (1 << 53) else np.int64
-    xp = np.pad(x.astype(dtype), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    win = sliding_window_view(xp, (K, K), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :Ho, :Wo]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * K * K)
-    acc = (cols @ w.reshape(O, C * K * K).T.astype(dtype)).astype(np.int64)
-    acc = acc.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2) + np.asarray(b, dtype=np.int64)[None, :, None, None]
-    if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
-        raise OverflowError("convolution accumulator outside int32: the layer is out of the contract's scope")
-    return acc.astype(np.int32)
+    xp = np.pad(x.astype(dtype), ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    win = sliding_window_view(xp, (K, K), axis=(1, 2))[:, ::stride, ::stride][:, :Ho, :Wo]  # N Ho Wo C K K
+    cols = win.reshape(N * Ho * Wo, C * K * K)
+    acc = cols @ w.reshape(O, C * K * K).T.astype(dtype)
+    b = np.asarray(b, dtype=np.int64)
+    bmax = int(np.abs(b).max(initial=0))
+    if bound + bmax <= INT32_MAX:  # provably inside int32: no int64 round trip needed
+        out = acc.astype(np.int32)
+        out += b.astype(np.int32)
+    else:
+        wide = acc.astype(np.int64) + b
+        if wide.size and (wide.min() < INT32_MIN or wide.max() > INT32_MAX):
+            raise OverflowError("convolution accumulator outside int32: the layer is out of the contract's scope")
+        out = wide.astype(np.int32)
+    return out.reshape(N, Ho, Wo, O)
 
 
 def maxpool2x2(x: np.ndarray) -> np.ndarray:
@@ -139,18 +153,29 @@ class GoldenResult:
         return self.logits.argmax(axis=1)
 
 
+def _maxpool_nhwc(x: np.ndarray) -> np.ndarray:
+    N, H, W, C = x.shape
+    h, w = H // 2, W // 2
+    return x[:, :2 * h, :2 * w].reshape(N, h, 2, w, 2, C).max(axis=(2, 4))
+
+
 def layer_forward(x: np.ndarray, layer, cout: int) -> np.ndarray:
-    """One layer on int8 input ``x`` (its channel count selects the active input channels):
-    int8 output after requantize/ReLU/pool, or int32 accumulators for the classifier."""
-    cin = x.shape[1]
-    acc = conv_acc(x, layer.weight[:cout, :cin], layer.bias[:cout], layer.stride, layer.padding)
+    """One layer on int8 NCHW input ``x`` (its channel count selects the active input channels):
+    int8 output after requantize/ReLU/pool, or int32 accumulators (N, classes, 1, 1) for the
+    classifier."""
+    return _layer_nhwc(x.transpose(0, 2, 3, 1), layer, cout).transpose(0, 3, 1, 2)
+
+
+def _layer_nhwc(x: np.ndarray, layer, cout: int) -> np.ndarray:
+    cin = x.shape[3]
+    acc = conv_acc_nhwc(x, layer.weight[:cout, :cin], layer.bias[:cout], layer.stride, layer.padding)
     if layer.kind == "classifier":
         return acc
     # Requantization (M > 0), ReLU and saturation are monotone non-decreasing per channel, so
     # pooling the int32 accumulators first gives exactly the same int8 result, 4x cheaper.
     if layer.pool:
-        acc = maxpool2x2(acc)
-    return requantize(acc, layer.M[:cout, None, None], layer.S[:cout, None, None], layer.relu)
+        acc = _maxpool_nhwc(acc)
+    return requantize(acc, layer.M[:cout], layer.S[:cout], layer.relu)
 
 
 def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int = 250,
@@ -164,11 +189,11 @@ def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int 
     acts = [[] for _ in export.convs]
     logits = []
     for start in range(0, len(images), batch):
-        x = quantize_input(images[start:start + batch], export.input_shift)
+        x = quantize_input(images[start:start + batch], export.input_shift).transpose(0, 2, 3, 1)
         for i, (layer, _, cout) in enumerate(export.layers(groups)):
-            x = layer_forward(x, layer, cout)
+            x = _layer_nhwc(x, layer, cout)
             if i < len(acts) and keep_acts:
-                acts[i].append(x)
+                acts[i].append(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         logits.append(x.reshape(len(x), -1))
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros((0,), np.int8)  # noqa: E731
     return GoldenResult(groups=groups, acts=[cat(a) for a in acts] if keep_acts else [],
