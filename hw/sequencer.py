@@ -387,6 +387,13 @@ class Sequencer(wiring.Component):
             m.d.sync += [t.valid.eq(0) for t in tags]
             m.next = "IDLE"
 
+        def guard():
+            """Errors found while running and ABORT win over the state's own transitions."""
+            with m.If(ld_overflow):
+                fail(Error.BAD_SHAPE)
+            with m.If(self.abort):
+                fail(Error.ABORTED)
+
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -415,10 +422,7 @@ class Sequencer(wiring.Component):
                         m.next = "IDLE"
                 with m.Else():
                     m.next = "DECODE"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
             with m.State("DECODE"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
@@ -489,19 +493,13 @@ class Sequencer(wiring.Component):
                         m.d.sync += cur.init() + ld.init()
                         m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
                         m.next = "PRELOAD"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
             with m.State("PRELOAD"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
                 with m.If(ld_r == N - 1):
                     m.next = "SETUP"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
             with m.State("SETUP"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
@@ -517,10 +515,7 @@ class Sequencer(wiring.Component):
                              c_newot.eq(cur.first & cur.b0), has_next.eq(cur_has_next),
                              ld_timer.eq(Mux(cur_has_next, N, 0))]
                 m.next = "STREAM"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
             with m.State("STREAM"):
                 m.d.comb += [fsm_busy.eq(1), issuing.eq(since < Pn)]
                 m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
@@ -544,10 +539,7 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.d.sync += drain.eq(drain_cycles(N) - 1)
                         m.next = "DRAIN"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
             with m.State("DRAIN"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [drain.eq(drain - 1), lcnt.eq(lcnt + 1)]
@@ -561,10 +553,7 @@ class Sequencer(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH"
-                with m.If(ld_overflow):
-                    fail(Error.BAD_SHAPE)
-                with m.If(self.abort):
-                    fail(Error.ABORTED)
+                guard()
 
         # ---------------------------------------------------------------- accumulate (t + 2N)
         pre, tA = tags[2 * N - 2], tags[2 * N - 1]

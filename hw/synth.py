@@ -26,8 +26,10 @@ Flow:
    constant multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT
    logic. ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
 4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
-   when the target is missed, a fixed seed, router2: router1 took over 10 minutes routing a 4x4
-   array and was stopped) with ``--report`` for utilisation, Fmax and the critical path.
+   when the target is missed, a fixed seed, ``--router router2``) with ``--report`` for
+   utilisation, Fmax and the critical path. ``--no-route`` stops after placement (Fmax is then
+   an estimate from unrouted delays); ``--no-lut-map`` stops Yosys before LUT mapping (exact DSP,
+   block RAM and FF counts in a fraction of the time).
 
 Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or the LUT lower bound)
 exceeds the device, place and route is skipped and the report says ``does not fit: N of M
@@ -533,7 +535,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-route", action="store_true",
                     help="place only: Fmax and critical path from placed, unrouted delays (an estimate)")
     ap.add_argument("--router", default="router2", choices=("router1", "router2"),
-                    help="nextpnr router (default router2: router1 needs far longer on these designs)")
+                    help="nextpnr router (default router2)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")

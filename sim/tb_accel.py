@@ -478,7 +478,7 @@ async def random_layers(dut, conv_count: int, cls_count: int, tag: str) -> None:
         assert labels, f"LAYER={ONLY} is beyond this test's {conv_count} layers / {cls_count} classifiers"
     failures, stats = [], {}
     t0, cycles0 = time.time(), tb.now_ns()
-    for kind, i in labels:
+    for count, (kind, i) in enumerate(labels, 1):
         rng = rng_for(tag, kind, i)
         label = f"{kind} layer {i}"
         case = (gen_conv if kind == "conv" else gen_classifier)(rng, tb.cfg, BUDGET, label)
@@ -502,6 +502,9 @@ async def random_layers(dut, conv_count: int, cls_count: int, tag: str) -> None:
             dut._log.error("FAIL %s", failures[-1])
             await tb.reset()  # a failed run may leave the sequencer anywhere: start clean
         stats["cycles"] = stats.get("cycles", 0) + case.plan.cycles
+        if count % 100 == 0:
+            dut._log.info("%d of %d random layers run, %d failed, %.0f s", count, len(labels), len(failures),
+                          time.time() - t0)
     wall = time.time() - t0
     stats.update(layers=len(labels), failed=len(failures), wall_s=round(wall, 1),
                  sim_cycles=int((tb.now_ns() - cycles0) / CLK_NS))
