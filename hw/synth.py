@@ -498,6 +498,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 rep["resources"] = placed
                 rep["resources_source"] = "nextpnr"
                 fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
+                if not fmax:  # --no-route: the report has no timing; the log has the estimate
+                    fmax = pnr_log_summary(pnr_log.read_text())["fmax_estimates_mhz"][-1:]
                 rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
                 rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
                 rep["critical_path"] = critical_path(pr)

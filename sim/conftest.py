@@ -321,6 +321,10 @@ def build_rtl(sim: str, array: str) -> Build:
                                      "verilog_sha256": _sha256(vpath.read_bytes()), "waves": waves,
                                      "build_seconds": round(took, 1), "config": cfg.to_dict()}, indent=1))
         built_now = True
+        # Builds of older Verilog of the same simulator and array are stale: drop them (~150 MB each).
+        for old in bdir.parent.glob(f"{sim}_{array}_*"):
+            if old != bdir and old.is_dir() and old.name.endswith("_waves") == waves:
+                shutil.rmtree(old, ignore_errors=True)
     b = Build(sim, cfg, array, top, vpath, bdir, waves, float(took), built_now, gen_s)
     _BUILDS[key] = b
     return b
