@@ -573,7 +573,7 @@ def regmap(cfg: "ArrayConfig") -> RegMap:
             ro("MAX_GROUPS", 28, 4, cfg.max_groups, "largest group count G")), "sequencer limits"),
         Register("CTRL", 0x020, (
             Field("START", 0, 1, "w1", doc="run descriptors FIRST_LAYER .. +NUM_LAYERS-1"),
-            Field("ABORT", 1, 1, "w1", doc="stop the sequencer at once; sets error ABORTED"),
+            Field("ABORT", 1, 1, "w1", doc="stop a running sequencer at once; sets error ABORTED (ignored while idle)"),
             Field("CLEAR_COUNTERS", 2, 1, "w1", doc="zero every performance counter")),
             "control pulses (write 1; read 0)"),
         Register("STATUS", 0x024, (
@@ -581,7 +581,7 @@ def regmap(cfg: "ArrayConfig") -> RegMap:
             ro("DONE", 1, 1, doc="the last run has ended (also after an error: see ERROR)"),
             ro("ERROR", 2, 1, doc="last run stopped with an error"),
             ro("ERROR_CODE", 8, 4, doc="see the error codes"),
-            ro("LAYER", 16, 8, doc="descriptor running, or the one that failed")), "status"),
+            ro("LAYER", 16, 8, doc="descriptor running, the one that failed, or FIRST+NUM after a good run")), "status"),
         Register("FIRST_LAYER", 0x028, one("FIRST_LAYER", "rw", 8), "first descriptor to run"),
         Register("NUM_LAYERS", 0x02C, one("NUM_LAYERS", "rw", 8), "descriptors to run"),
         Register("WIDTH", 0x030, one("WIDTH", "rw", 8),

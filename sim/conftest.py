@@ -265,7 +265,7 @@ class Build:
     verilog: Path
     dir: Path
     waves: bool
-    build_seconds: float  # of the build that made dir (0 for Icarus dumps of old stamps)
+    build_seconds: float  # of the build that made dir (read back from its stamp when cached)
     built_now: bool
     generate_seconds: float
 
@@ -360,6 +360,7 @@ class RTL:
         if b.built_now:
             print(f"[sim] built {sim} {array} in {b.build_seconds:.1f} s (Verilog generated in "
                   f"{b.generate_seconds:.1f} s) -> {b.dir}")
+            b.built_now = False  # say it once
         run_dir = b.dir / self.request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
         run_dir.mkdir(parents=True, exist_ok=True)
         env = {f"PARAM_{k.upper()}": str(v) for k, v in b.cfg.to_dict().items()}  # taxi style
