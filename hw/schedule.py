@@ -65,6 +65,9 @@ class LayerPlan:
     block_rows: int = 0
     chunks: list = field(default_factory=list)
     counters: dict = field(default_factory=dict)
+    # False only for a weight-memory overflow found while an earlier chunk streams: the run
+    # stops with BAD_SHAPE as predicted, but its counters up to that cycle are not modelled.
+    counters_exact: bool = True
 
     @property
     def cycles(self) -> int:
@@ -188,7 +191,9 @@ def plan_layer(index: int, d: dict, cfg, gi: int, go: int, producer_go: int | No
         plan.counters = dict(BUSY_CYCLES=1, STALL_CYCLES=1, GATED_PE_CYCLES=n * n)
         return plan
     plan.error = int(check_layer(d, cfg, gi, go, producer_go))
-    if plan.error:
+    if plan.error:  # found in the last DECODE cycle: FETCH and DECODE ran, every PE idle
+        spent = 1 + DECODE_CYCLES
+        plan.counters = dict(BUSY_CYCLES=spent, STALL_CYCLES=spent, GATED_PE_CYCLES=spent * n * n)
         return plan
     G = d["groups"]
     image = d["src"] == SRC_IMAGE
@@ -203,10 +208,20 @@ def plan_layer(index: int, d: dict, cfg, gi: int, go: int, producer_go: int | No
     plan.block_rows = br
     kr = n // (d["cin"] * d["kernel"]) if image else 0
     plan.chunks = _chunks(d, n, plan.n_in, plan.n_out, image, kr, br, hc, wc)
-    max_word = max(c.wchunk for c in plan.chunks) * n + n
+    # The weight loader reads rows 0..rows-1 of each chunk's N words; one beyond the weight
+    # memory stops the run with BAD_SHAPE in the cycle it is addressed.
+    max_word = max(c.wchunk * n + c.rows for c in plan.chunks)
     if d["w_base"] + max_word > cfg.wgt_depth:
+        k, r = next((k, r) for k, c in enumerate(plan.chunks) for r in range(c.rows)
+                    if d["w_base"] + c.wchunk * n + r >= cfg.wgt_depth)
         plan.error = int(Error.BAD_SHAPE)
         plan.chunks = []
+        if k == 0:  # during PRELOAD (row r read in cycle 1 + DECODE + r): no MAC has run yet
+            spent = 1 + DECODE_CYCLES + r + 1
+            plan.counters = dict(BUSY_CYCLES=spent, STALL_CYCLES=spent, GATED_PE_CYCLES=spent * n * n,
+                                 WGT_RD=r + 1)
+        else:  # while streaming an earlier chunk: counters up to that cycle are not modelled
+            plan.counters_exact = False
         return plan
     plan.counters = _count(plan, d, cfg, n, wc)
     return plan
@@ -267,6 +282,10 @@ class RunPlan:
     layers: list
     error: int = 0
     error_layer: int = 0
+
+    @property
+    def counters_exact(self) -> bool:
+        return all(lp.counters_exact for lp in self.layers)
 
     @property
     def counters(self) -> dict:

@@ -121,6 +121,11 @@ def main(argv=None) -> int:
         test = load_split("test", args.data_dir)
         eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
         images = test.images[:args.images]
+        if args.backend != "model":
+            from sw.rtl import missing_simulator
+            why = missing_simulator(args.backend)
+            if why:
+                raise UsageError(why)
     except (UsageError, golden.WidthError, ExportError, DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -133,6 +138,9 @@ def main(argv=None) -> int:
     try:
         session = run_backend(args.backend, acfg, program, configs, images, classes, waves=args.waves)
     except AcceleratorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:  # sim.runner.SimError: a simulator build or run failed
         print(f"error: {e}", file=sys.stderr)
         return 1
     report = rep.build(session, program, export, acfg, opp, golden_logits, accuracy, args.backend)

@@ -24,8 +24,10 @@ class RunConfig:
         return f"w{self.uniform}" if self.uniform else "g" + "-".join(map(str, self.groups))
 
 
-async def measure(drv, program, configs, images, classes: int) -> dict:
+async def measure(drv, program, configs, images, classes: int, progress=None, max_polls: int = 100_000) -> dict:
     """Counters, LAYER_CYCLES and logits per configuration and image (uint8 (C, H, W) images).
+    ``progress(config name)`` is called after every run (image or single layer); ``max_polls``
+    bounds every wait for DONE (STATUS reads).
 
     Returns ``{"load": counters of the one-time program load, "configs": [...]}``; each config
     has ``images`` (per image: ``counters`` of the whole-network run and image load, ``layer_cycles``,
@@ -44,18 +46,27 @@ async def measure(drv, program, configs, images, classes: int) -> dict:
         for img in images:
             await drv.clear_counters()
             await drv.load_image(image_bytes(program, img))
-            await drv.run(0, program.num_layers)
+            await drv.run(0, program.num_layers, max_polls)
             counters = await drv.read_counters()
             runs.append(dict(counters=counters, layer_cycles=await drv.read_layer_cycles(program.num_layers),
                              logits=(await drv.read_logits(classes)).tolist()))
+            if progress:
+                progress(cfg.name)
         layers = []
         for j in range(program.num_layers):
             await drv.clear_counters()
-            await drv.run(j, 1)
+            await drv.run(j, 1, max_polls)
             layers.append(await drv.read_counters())
+            if progress:
+                progress(cfg.name)
         out["configs"].append(dict(name=cfg.name, groups=list(cfg.groups), uniform=cfg.uniform,
                                    images=runs, layers=layers))
     return out
+
+
+def steps(configs, images, program) -> int:
+    """How many times ``measure`` calls ``progress``."""
+    return len(configs) * (len(images) + program.num_layers)
 
 
 def to_jsonable(x):

@@ -129,7 +129,7 @@ class ModelBus:
         plan = plan_run(descs, chan, cfg, first, num, width)
         self.last_plan = plan
         self.status = dict(busy=0, done=1, error=int(plan.error != 0), code=int(plan.error),
-                           layer=plan.error_layer if plan.error else (first + num - 1) & 0xFF)
+                           layer=plan.error_layer if plan.error else (first + num) & 0xFF)
         for lp in plan.layers:
             if lp.error:
                 break

@@ -67,7 +67,7 @@ def build(session: dict, program, export, acfg, opp, golden_logits, accuracy: di
                 one_time_load=dict(bus_write_bytes=load["BUS_WR_BYTES"],
                                    energy_offchip_pj=round(energy(load, acfg, opp, cycles=0,
                                                                   bus_bytes=load["BUS_WR_BYTES"])["offchip"], 1)),
-                configs=configs, summary=summary(configs))
+                configs=configs, summary=summary(configs), simulation=session.get("sim"))
 
 
 def summary(configs) -> dict:
@@ -107,6 +107,11 @@ def table(report: dict) -> str:
     op = report["operating_point"]
     lines.append(f"operating point {op['name']}: {op['volts']} V, {op['mhz']} MHz; one-time weight load "
                  f"{report['one_time_load']['bus_write_bytes']:,} bus bytes")
+    sim = report.get("simulation")
+    if sim:
+        lines.append(f"simulation: {sim['simulator']}, {sim['sim_cycles']:,} clock cycles in {sim['wall_s']} s "
+                     f"({sim['cycles_per_s']:,} cycles/s; {sim['bus_writes']:,} AXI4-Lite writes, "
+                     f"{sim['bus_reads']:,} reads)")
     return "\n".join(lines)
 
 

@@ -117,3 +117,15 @@ def test_bad_checkpoints_exit_2_with_one_line_and_no_files(damage, tmp_path, cap
             assert zipfile.is_zipfile(ck)
         ck.write_bytes(bytes(raw))
     _refuse(["--width", "1", "--checkpoint", str(ck)], tmp_path, capsys)
+
+
+def test_rtl_backend_without_its_simulator_exits_2_and_writes_nothing(tmp_path):
+    """--backend icarus on a machine without iverilog/vvp: one line that says how to install it."""
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, str(ROOT / "sw" / "host.py"), "--width", "1", "--backend", "icarus",
+                        "--eval-images", "10", "--json", str(out / "r.json"), "--plot", str(out / "p")],
+                       capture_output=True, text=True, timeout=300, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(err) == 1 and err[0].startswith("error: Icarus Verilog") and "install" in err[0], err
+    assert not out.exists()

@@ -1,0 +1,58 @@
+"""cocotb side of the host's RTL backends (``python sw/host.py --backend verilator|icarus``).
+
+One test, ``host_session``: it reads the request that ``sw/rtl.py`` wrote into the run folder
+(``TB_REQUEST``: program, images, width configurations), resets the accelerator, checks it is
+the configuration the program was built for, and runs ``sw.measure.measure`` - the host's own
+measurement coroutine and driver - through a cocotbext-axi AXI4-Lite master. It writes the
+device's counters and logits to ``result.json`` (or ``{"error": ...}`` when the device reported
+an error), and one line per run to ``progress.txt`` for the host's progress bar.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+
+from sw.driver import AcceleratorError
+from sw.measure import measure, to_jsonable
+from sw.rtl import load_request
+from tb_accel import CLK_NS, TB, env_int
+
+FOLDER = Path(os.environ.get("TB_REQUEST", "."))
+TIMEOUT_MS = env_int("TB_TIMEOUT_MS", 60_000)
+
+
+def _write(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(to_jsonable(data)))
+    tmp.replace(path)
+
+
+@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
+async def host_session(dut):
+    """The host's measurement session on the RTL; the results go back to the host as JSON."""
+    req = load_request(FOLDER)
+    program = req["program"]
+    tb = TB(dut)
+    assert tb.cfg == program.cfg, f"the simulator was built for {tb.cfg}, the program for {program.cfg}"
+    await tb.reset()
+    await tb.check_identity()
+    progress = open(FOLDER / "progress.txt", "a", buffering=1)
+    t0, ns0 = time.time(), tb.now_ns()
+    try:
+        session = await measure(tb.drv, program, req["configs"], req["images"], req["classes"],
+                                progress=lambda name: progress.write(name + "\n"), max_polls=req["max_polls"])
+    except AcceleratorError as e:
+        _write(FOLDER / "result.json", {"error": str(e)})
+        return
+    finally:
+        progress.close()
+    wall = time.time() - t0
+    cycles = int((tb.now_ns() - ns0) / CLK_NS)
+    session["sim"] = dict(simulator=os.environ.get("TB_SIM", "?"), wall_s=round(wall, 2), sim_cycles=cycles,
+                          cycles_per_s=round(cycles / wall) if wall > 0 else None,
+                          bus_reads=tb.bus.reads, bus_writes=tb.bus.writes)
+    _write(FOLDER / "result.json", session)
