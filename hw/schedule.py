@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 KIND_CONV, KIND_CLASSIFIER = 1, 2
 SRC_IMAGE, BUF_A, BUF_B, DST_LOGITS = 0, 1, 2, 3
 
-DECODE_CYCLES = 20  # fixed: a 16-step divider for the block height plus the checks
+DECODE_CYCLES = 22  # fixed: 16-step dividers, the checks and the o-tile tables, one product per cycle
 REQ_LATENCY = 3  # hw.postproc.Requant pipeline depth
 
 

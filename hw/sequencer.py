@@ -176,23 +176,41 @@ class Sequencer(wiring.Component):
         r_kw = [Signal(8, name=f"r_kw{r}") for r in range(N)]
         r_ch = [Signal(range(max(ICH, 2)), name=f"r_ch{r}") for r in range(N)]
         r_dkhW = [Signal(C16 + 8, name=f"r_dkhW{r}") for r in range(N)]
+        tr_dkh, tr_kw, tr_ch, tr_dkhW = Signal(8), Signal(8), Signal(8), Signal(C16 + 8)  # the row being built
+        # decode-time sizes for the checks: words read and written, and their ends
+        in_words, out_words, src_end, dst_end = Signal(48), Signal(48), Signal(49), Signal(49)
+        shape_a = Signal()
+        # step sizes of the iterators' running products
+        PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_) for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
+        # per group g of the triangle: input extent of an o-tile whose last channel is in g
+        # (active and full), and the weight chunks of a full o-tile; nqf_notri without triangle
+        ext_c = [Signal(C16, name=f"ext_c{g}") for g in range(GM)]
+        ext_f = [Signal(C16, name=f"ext_f{g}") for g in range(GM)]
+        nqf_t = [Signal(C16, name=f"nqf_t{g}") for g in range(GM)]
+        nqf_notri = Signal(C16)
 
         div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
 
         # ---------------------------------------------------------------- chunk iterators
-        def tile_info(och, full):
-            """(cols, ext, nq_full) of the o-tile starting at output channel ``och``."""
-            nout = Mux(full, cout, n_out)
+        def group_select(och, nout, table):
+            """``table[g]`` for the group g holding the last output channel of the o-tile at
+            ``och``: the thresholds ``thr_out`` rise with g, so ``thr_out[g] <= last`` is a
+            thermometer code and its edge a one-hot select (no adder, no decoder)."""
             last = _min(och + N, nout) - 1
-            glast = sum((Mux((g < G) & (thr_out[g] <= last), 1, 0) for g in range(1, GM)), Const(0, 8))
-            thr = Signal(C16 + 4)
-            with m.Switch(glast):
-                for g in range(GM):
-                    with m.Case(g):
-                        m.d.comb += thr.eq(thr_in[g])
-            nin = Mux(full, cin, n_in)
-            ext = Mux(tri, _min(nin, thr), nin)
-            return _min(N, nout - och), ext, ((ext + N - 1) >> LOGN) * KK
+            ge = [Const(1, 1)] + [(g < G) & (thr_out[g] <= last) for g in range(1, GM)] + [Const(0, 1)]
+            out = Const(0, C16)
+            for g in range(GM):
+                out = out | Mux(ge[g] & ~ge[g + 1], table[g], 0)
+            return out
+
+        def tile_info(och, full):
+            """(cols, ext, nq_full) of the o-tile starting at output channel ``och``. The
+            per-group extents and chunk counts are tables built in DECODE."""
+            if full:
+                ext = Mux(tri, group_select(och, cout, ext_f), cin)
+                return None, ext, Mux(tri, group_select(och, cout, nqf_t), nqf_notri)
+            ext = Mux(tri, group_select(och, n_out, ext_c), n_in)
+            return _min(N, n_out - och), ext, None
 
         class It:
             def __init__(self, name):
@@ -203,7 +221,16 @@ class Sequencer(wiring.Component):
                 self.nqf = Signal(C16, name=f"{name}_nqf")
                 self.y0 = Signal(C16, name=f"{name}_y0")
                 self.b0 = Signal(name=f"{name}_b0")  # block 0 of its o-tile
-                self.rows_b = Signal(C16, name=f"{name}_rows_b")
+                # products kept by addition as the chunk steps (SETUP multiplies nothing):
+                # y0*S*W, kh*W, (cb/N)*H*W (normal mode), cb*W (tap mode), t*Hout*Wout,
+                # y0'*Wout (y0' = y0/2 under pooling) and y0*Wc
+                self.y0sW = Signal(32, name=f"{name}_y0sW")
+                self.khW = Signal(32, name=f"{name}_khW")
+                self.cbHW = Signal(32, name=f"{name}_cbHW")
+                self.cbW = Signal(32, name=f"{name}_cbW")
+                self.tHWo = Signal(32, name=f"{name}_tHWo")
+                self.y0Wo = Signal(32, name=f"{name}_y0Wo")
+                self.y0Wc = Signal(32, name=f"{name}_y0Wc")
                 self.cb = Signal(C16, name=f"{name}_cb")
                 self.kh = Signal(8, name=f"{name}_kh")
                 self.kw = Signal(8, name=f"{name}_kw")
@@ -221,15 +248,17 @@ class Sequencer(wiring.Component):
                 ]
 
             def fields(self):
-                return [self.och, self.t, self.cols, self.ext, self.nqf, self.y0, self.b0, self.rows_b,
+                return [self.och, self.t, self.cols, self.ext, self.nqf, self.y0, self.b0,
                         self.cb, self.kh, self.kw, self.wchunk, self.base, self.end]
 
             def init(self):
-                cols, ext, nqf = tile_info(Const(0, C16), 0)
+                cols, ext, _ = tile_info(Const(0, C16), 0)
                 _, _, nqf_full = tile_info(Const(0, C16), 1)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
                         self.nqf.eq(Mux(image, nq_tap, nqf_full)), self.y0.eq(0), self.b0.eq(1),
-                        self.rows_b.eq(_min(BR, Hc)), self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
+                        self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
+                        self.y0sW.eq(0), self.khW.eq(0), self.cbHW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
+                        self.y0Wo.eq(0), self.y0Wc.eq(0),
                         self.wchunk.eq(0), self.base.eq(0), self.end.eq(0)]
 
             def advance(self):
@@ -238,10 +267,11 @@ class Sequencer(wiring.Component):
                 cols2, ext2, _ = tile_info(och2, 0)
                 _, _, nqf2 = tile_info(och2, 1)
                 # reduction slice step
-                step_tap = [self.cb.eq(self.cb + KR)]
+                step_tap = [self.cb.eq(self.cb + KR), self.cbW.eq(self.cbW + KRW)]
                 step_norm = [self.kw.eq(self.kw + 1)]
-                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1)]
-                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N)]
+                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1), self.khW.eq(self.khW + W)]
+                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N), self.khW.eq(0),
+                           self.cbHW.eq(self.cbHW + HW)]
                 more_blocks = self.y0 + BR < Hc
                 return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
                             more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
@@ -260,12 +290,13 @@ class Sequencer(wiring.Component):
                 with m.Else():
                     m.d.sync += a["wrap_kh"]
             with m.Else():
-                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0)]
+                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0), it.khW.eq(0), it.cbHW.eq(0), it.cbW.eq(0)]
                 with m.If(a["more_blocks"]):
-                    m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0),
-                                 it.rows_b.eq(_min(BR, Hc - it.y0 - BR)), it.wchunk.eq(it.base)]
+                    m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0), it.wchunk.eq(it.base),
+                                 it.y0sW.eq(it.y0sW + BRsW), it.y0Wo.eq(it.y0Wo + BRWo), it.y0Wc.eq(it.y0Wc + BRWc)]
                 with m.Else():
-                    m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.rows_b.eq(_min(BR, Hc)),
+                    m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
+                                 it.tHWo.eq(it.tHWo + HWo),
                                  it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
                                  it.ext.eq(a["ext2"]), it.nqf.eq(a["nqf2"]),
                                  it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
@@ -424,6 +455,9 @@ class Sequencer(wiring.Component):
                     m.next = "DECODE"
                 guard()
             with m.State("DECODE"):
+                # Every product and check gets a cycle of its own (no multiplier feeds another
+                # in one cycle): the dividers run from cycle 0 to 17, the rest is scheduled
+                # around them; the tap-mode row table is built one row per cycle.
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
                 with m.If(dcnt == 0):
@@ -440,29 +474,59 @@ class Sequencer(wiring.Component):
                     div_br.start(cfg.acc_depth, wc)
                     div_gi.step()
                     div_go.step()
+                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
+                    m.d.sync += [KR.eq(kr), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0), tr_dkhW.eq(0)]
                 with m.If((dcnt >= 2) & (dcnt <= 16)):
                     div_gi.step()
                     div_go.step()
                 with m.If((dcnt >= 2) & (dcnt <= 17)):
                     div_br.step()
+                with m.If(dcnt == 2):
+                    # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
+                    # whenever the layer is valid)
+                    nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
+                    m.d.sync += [HWo.eq(Hout * Wout), nq_tap.eq(Mux(KR != 0, nq, 0)),
+                                 in_words.eq(((cin + N - 1) >> LOGN) * HW), PW.eq(P * W), KRW.eq(KR * W),
+                                 HcWc.eq(Hc * Wc)]
+                with m.If(dcnt == 3):
+                    m.d.sync += [out_words.eq(((cout + N - 1) >> LOGN) * HWo), src_end.eq(src_base + in_words),
+                                 nqf_notri.eq(((cin + N - 1) >> LOGN) * KK)]
+                with m.If(dcnt == 4):
+                    m.d.sync += dst_end.eq(dst_base + out_words)
+                with m.If(dcnt == 5):
+                    # the shape checks that do not need the dividers
+                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
+                    m.d.sync += shape_a.eq(
+                        (K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
+                        (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
+                        (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
+                        Mux(image, (cin > ICH) | (KCin > N) | (HW > cfg.img_depth), src_end > cfg.act_depth) |
+                        (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))) |
+                        (conv & (dst_end > cfg.act_depth)))
+                # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
+                for r in range(N):
+                    with m.If(dcnt == 2 + r):
+                        m.d.sync += [r_dkh[r].eq(tr_dkh), r_kw[r].eq(tr_kw), r_ch[r].eq(tr_ch), r_dkhW[r].eq(tr_dkhW)]
+                with m.If((dcnt >= 2) & (dcnt < 2 + N)):
+                    wrap_c = tr_ch + 1 >= cin
+                    wrap_k = wrap_c & (tr_kw + 1 >= K)
+                    m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
+                                 tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
+                                 tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
+                                 tr_dkhW.eq(Mux(wrap_k, tr_dkhW + W, tr_dkhW))]
                 with m.If(dcnt == 17):
                     m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q),
                                  n_in.eq(Mux(image, cin, gi * div_gi.q)),
-                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, go * div_go.q)),
-                                 HWo.eq(Hout * Wout)]
-                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
-                    m.d.sync += KR.eq(kr)
-                    # tap-mode rows: (dkh, kw, ch) in row order
-                    dkh, kwv, chv, dkhw = Const(0, 8), Const(0, 8), Const(0, 8), Const(0, C16 + 8)
-                    for r in range(N):
-                        m.d.sync += [r_dkh[r].eq(dkh), r_kw[r].eq(kwv), r_ch[r].eq(chv), r_dkhW[r].eq(dkhw)]
-                        wrap_c = chv + 1 >= cin
-                        wrap_k = wrap_c & (kwv + 1 >= K)
-                        chv, kwv, dkh, dkhw = (Mux(wrap_c, 0, chv + 1), Mux(wrap_c, Mux(wrap_k, 0, kwv + 1), kwv),
-                                               Mux(wrap_k, dkh + 1, dkh), Mux(wrap_k, dkhw + W, dkhw))
+                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, go * div_go.q))]
+                with m.If(dcnt == 19):
+                    m.d.sync += [BRsW.eq(BR * sW), BRWo.eq(Mux(pool, BR >> 1, BR) * Wout), BRWc.eq(BR * Wc)]
+                    m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
+                    m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
+                with m.If(dcnt == 20):
+                    m.d.sync += [nqf_t[g].eq(((ext_f[g] + N - 1) >> LOGN) * KK) for g in range(GM)]
                 with m.If(dcnt == 18):
                     br = Mux(pool, div_br.q & ~1, div_br.q)
-                    m.d.sync += [BR.eq(br), nq_tap.eq(Mux(KR != 0, (K + KR - 1) // Mux(KR != 0, KR, 1), 0))]
+                    m.d.sync += BR.eq(br)
                     for g in range(GM):
                         m.d.sync += [thr_out[g].eq(gs_out * g), thr_in[g].eq(gs_in * (g + 1))]
                     # the checks, in hw.schedule.check_layer's order
@@ -471,19 +535,8 @@ class Sequencer(wiring.Component):
                                    Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))
                     bad_groups = ((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
                                   (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer)))))
-                    tiles_in = (cin + N - 1) >> LOGN
-                    tiles_out = (cout + N - 1) >> LOGN
-                    nout = Mux(cls, cout, go * div_go.q)
-                    bad_shape = ((K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
-                                 (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
-                                 (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) |
-                                 (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
-                                 (br == 0) |
-                                 Mux(image, (cin > ICH) | (KCin > N) | (HW > cfg.img_depth),
-                                     src_base + tiles_in * HW > cfg.act_depth) |
-                                 (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))) |
-                                 (conv & (dst_base + tiles_out * Hout * Wout > cfg.act_depth)) |
-                                 (p_base + ((nout + N - 1) >> LOGN) > cfg.prm_depth))
+                    bad_shape = (shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) | (br == 0) |
+                                 (p_base + ((n_out + N - 1) >> LOGN) > cfg.prm_depth))
                     m.d.sync += dec_err.eq(Mux(bad_desc, Error.BAD_DESCRIPTOR, Mux(bad_groups, Error.BAD_GROUPS,
                                                                                      Mux(bad_shape, Error.BAD_SHAPE, 0))))
                 with m.If(dcnt == DECODE_CYCLES - 1):
@@ -506,11 +559,14 @@ class Sequencer(wiring.Component):
                 y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
                 yy_n = y0s.as_signed() + Mux(image, 0, cur.kh) - P
                 xx_n = Mux(image, 0, cur.kw).as_signed() - P
-                pn = cur.rows_b * Wc
+                # rows_b * Wc with rows_b = min(BR, Hc - y0)
+                left = HcWc - cur.y0Wc
+                pn = Mux(BRWc < left, BRWc, left)
                 m.d.sync += [since.eq(0), Pn.eq(pn), per.eq(Mux(pn > N, pn, N)), x.eq(0), y.eq(cur.y0),
-                             yy.eq(yy_n), xx.eq(xx_n), row_off.eq(yy_n * W.as_signed()),
-                             chan_off.eq((cur.cb >> LOGN) * HW), cbW.eq(cur.cb * W),
-                             out_row.eq(dst_base + (cur.t * Hout + Mux(pool, cur.y0 >> 1, cur.y0)) * Wout),
+                             yy.eq(yy_n), xx.eq(xx_n),
+                             row_off.eq(cur.y0sW + Mux(image, 0, cur.khW) - PW),  # yy_n * W
+                             chan_off.eq(cur.cbHW), cbW.eq(cur.cbW),
+                             out_row.eq(dst_base + cur.tHWo + cur.y0Wo),
                              macs_px.eq(cur.rv * cur.cols), c_first.eq(cur.first), c_last.eq(cur.last),
                              c_newot.eq(cur.first & cur.b0), has_next.eq(cur_has_next),
                              ld_timer.eq(Mux(cur_has_next, N, 0))]
