@@ -183,11 +183,14 @@ class Sequencer(wiring.Component):
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_) for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
         # per group g of the triangle: input extent of an o-tile whose last channel is in g
-        # (active and full), and the weight chunks of a full o-tile; nqf_notri without triangle
+        # (active and full), and the channel tiles of a full o-tile's input; tiles_notri
+        # without the triangle (each iterator multiplies by K*K in a register of its own)
         ext_c = [Signal(C16, name=f"ext_c{g}") for g in range(GM)]
         ext_f = [Signal(C16, name=f"ext_f{g}") for g in range(GM)]
-        nqf_t = [Signal(C16, name=f"nqf_t{g}") for g in range(GM)]
-        nqf_notri = Signal(C16)
+        tiles_t = [Signal(C16, name=f"tiles_t{g}") for g in range(GM)]
+        tiles_notri = Signal(C16)
+        # image (tap) mode rows of a kernel-row slice: KR * K*Cin, and the last slice's
+        KRKC, lastKC, kb_last = Signal(C16), Signal(C16), Signal(8)
 
         div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
 
@@ -208,7 +211,7 @@ class Sequencer(wiring.Component):
             per-group extents and chunk counts are tables built in DECODE."""
             if full:
                 ext = Mux(tri, group_select(och, cout, ext_f), cin)
-                return None, ext, Mux(tri, group_select(och, cout, nqf_t), nqf_notri)
+                return None, ext, Mux(tri, group_select(och, cout, tiles_t), tiles_notri)
             ext = Mux(tri, group_select(och, n_out, ext_c), n_in)
             return _min(N, n_out - och), ext, None
 
@@ -218,7 +221,8 @@ class Sequencer(wiring.Component):
                 self.t = Signal(8, name=f"{name}_t")
                 self.cols = Signal(range(N + 1), name=f"{name}_cols")
                 self.ext = Signal(C16, name=f"{name}_ext")
-                self.nqf = Signal(C16, name=f"{name}_nqf")
+                self.ntiles = Signal(C16, name=f"{name}_ntiles")  # input tiles of the full o-tile
+                self.nqf = Signal(C16, name=f"{name}_nqf")  # its weight chunks: a register behind ntiles
                 self.y0 = Signal(C16, name=f"{name}_y0")
                 self.b0 = Signal(name=f"{name}_b0")  # block 0 of its o-tile
                 # products kept by addition as the chunk steps (SETUP multiplies nothing):
@@ -241,21 +245,21 @@ class Sequencer(wiring.Component):
                 self.last = Signal(name=f"{name}_last")  # last chunk of (o-tile, block) (comb)
                 self.first = Signal(name=f"{name}_first")
                 m.d.comb += [
-                    self.rv.eq(Mux(image, _min(_min(KR, K - self.cb) * KCin, N), _min(N, self.ext - self.cb))),
+                    self.rv.eq(Mux(image, Mux(self.cb + KR >= K, lastKC, KRKC), _min(N, self.ext - self.cb))),
                     self.last.eq(Mux(image, self.cb + KR >= K,
                                      (self.kw == K - 1) & (self.kh == K - 1) & (self.cb + N >= self.ext))),
                     self.first.eq((self.cb == 0) & (self.kh == 0) & (self.kw == 0)),
                 ]
 
             def fields(self):
-                return [self.och, self.t, self.cols, self.ext, self.nqf, self.y0, self.b0,
+                return [self.och, self.t, self.cols, self.ext, self.ntiles, self.y0, self.b0,
                         self.cb, self.kh, self.kw, self.wchunk, self.base, self.end]
 
             def init(self):
                 cols, ext, _ = tile_info(Const(0, C16), 0)
                 _, _, nqf_full = tile_info(Const(0, C16), 1)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
-                        self.nqf.eq(Mux(image, nq_tap, nqf_full)), self.y0.eq(0), self.b0.eq(1),
+                        self.ntiles.eq(nqf_full), self.y0.eq(0), self.b0.eq(1),
                         self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
                         self.y0sW.eq(0), self.khW.eq(0), self.cbHW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
                         self.y0Wo.eq(0), self.y0Wc.eq(0),
@@ -275,7 +279,7 @@ class Sequencer(wiring.Component):
                 more_blocks = self.y0 + BR < Hc
                 return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
                             more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
-                            nqf2=Mux(image, nq_tap, nqf2))
+                            nqf2=nqf2)
 
         def emit_advance(it):
             a = it.advance()
@@ -298,11 +302,15 @@ class Sequencer(wiring.Component):
                     m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
                                  it.tHWo.eq(it.tHWo + HWo),
                                  it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
-                                 it.ext.eq(a["ext2"]), it.nqf.eq(a["nqf2"]),
+                                 it.ext.eq(a["ext2"]), it.ntiles.eq(a["nqf2"]),
                                  it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
                                  it.end.eq(a["och2"] >= n_out)]
 
         cur, ld = It("cur"), It("ld")
+        # weight chunks of the current full o-tile, one cycle behind ntiles (it is read only at the
+        # next o-tile step, at least two cycles later)
+        for it in (cur, ld):
+            m.d.sync += it.nqf.eq(Mux(image, nq_tap, it.ntiles * KK))
         # does `cur` have a successor? (same conditions as emit_advance, without stepping)
         cur_has_next = Signal()
         m.d.comb += cur_has_next.eq(~cur.last | (cur.y0 + BR < Hc) | (cur.och + N < n_out))
@@ -490,9 +498,10 @@ class Sequencer(wiring.Component):
                                  HcWc.eq(Hc * Wc)]
                 with m.If(dcnt == 3):
                     m.d.sync += [out_words.eq(((cout + N - 1) >> LOGN) * HWo), src_end.eq(src_base + in_words),
-                                 nqf_notri.eq(((cin + N - 1) >> LOGN) * KK)]
+                                 tiles_notri.eq((cin + N - 1) >> LOGN), KRKC.eq(KR * KCin),
+                                 kb_last.eq((nq_tap - 1) * KR)]
                 with m.If(dcnt == 4):
-                    m.d.sync += dst_end.eq(dst_base + out_words)
+                    m.d.sync += [dst_end.eq(dst_base + out_words), lastKC.eq((K - kb_last) * KCin)]
                 with m.If(dcnt == 5):
                     # the shape checks that do not need the dividers
                     conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
@@ -523,7 +532,7 @@ class Sequencer(wiring.Component):
                     m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
                     m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
                 with m.If(dcnt == 20):
-                    m.d.sync += [nqf_t[g].eq(((ext_f[g] + N - 1) >> LOGN) * KK) for g in range(GM)]
+                    m.d.sync += [tiles_t[g].eq((ext_f[g] + N - 1) >> LOGN) for g in range(GM)]
                 with m.If(dcnt == 18):
                     br = Mux(pool, div_br.q & ~1, div_br.q)
                     m.d.sync += BR.eq(br)

@@ -72,17 +72,20 @@ class Device:
     part: str  # human-readable part name
     pnr_args: tuple  # device + package arguments for nextpnr
     capacity: dict = field(default_factory=dict)  # resource -> count (datasheet)
+    # a pin with a dedicated path to the global clock network (ECP5 CABGA381: G2, PCLKT6_0, the
+    # clock pin of ULX3S-class boards); unconstrained, nextpnr may pick a pad that cannot reach it
+    clock_pin: str | None = None
 
 
 # Capacities from the Lattice data sheets (ECP5: FPGA-DS-02012; iCE40 UltraPlus: FPGA-DS-02008);
 # after place and route nextpnr's own utilisation report is used instead.
 DEVICES = {
     "ecp5-25k": Device("ecp5", "LFE5U-25F-6BG381C", ("--25k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=24288, ffs=24288, dsp=28, bram=56)),
+                       dict(luts=24288, ffs=24288, dsp=28, bram=56), clock_pin="G2"),
     "ecp5-45k": Device("ecp5", "LFE5U-45F-6BG381C", ("--45k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=43848, ffs=43848, dsp=72, bram=108)),
+                       dict(luts=43848, ffs=43848, dsp=72, bram=108), clock_pin="G2"),
     "ecp5-85k": Device("ecp5", "LFE5U-85F-6BG381C", ("--85k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=83640, ffs=83640, dsp=156, bram=208)),
+                       dict(luts=83640, ffs=83640, dsp=156, bram=208), clock_pin="G2"),
     "ice40-up5k": Device("ice40", "iCE40UP5K-SG48", ("--up5k", "--package", "sg48"),
                          dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4)),
 }
@@ -459,6 +462,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
             if dev.family == "ice40":
                 args.append("--pcf-allow-unconstrained")
+            if dev.family == "ecp5" and dev.clock_pin:
+                lpf = work / f"{device}.lpf"
+                lpf.write_text(f'LOCATE COMP "clk" SITE "{dev.clock_pin}";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+                args += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
             log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)
             try:
