@@ -191,6 +191,12 @@ class Sequencer(wiring.Component):
         tiles_notri = Signal(C16)
         # image (tap) mode rows of a kernel-row slice: KR * K*Cin, and the last slice's
         KRKC, lastKC, kb_last = Signal(C16), Signal(C16), Signal(8)
+        # activation address steps (mod 2^32): kw -> 0 with kh + 1, kh -> 0 with the next channel
+        # tile, the start of the next output row; the address of pixel 0 without the iterator's
+        # part (normal / tap mode); per tap-mode row, its constant offset dkh*W + kw
+        dKW, dKH, KW1, rowjump, sbase, tconst = (Signal(32, name=n_) for n_ in
+                                                 ("dKW", "dKH", "KW1", "rowjump", "sbase", "tconst"))
+        r_off = [Signal(32, name=f"r_off{r}") for r in range(N)]
 
         div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
 
@@ -226,15 +232,16 @@ class Sequencer(wiring.Component):
                 self.y0 = Signal(C16, name=f"{name}_y0")
                 self.b0 = Signal(name=f"{name}_b0")  # block 0 of its o-tile
                 # products kept by addition as the chunk steps (SETUP multiplies nothing):
-                # y0*S*W, kh*W, (cb/N)*H*W (normal mode), cb*W (tap mode), t*Hout*Wout,
-                # y0'*Wout (y0' = y0/2 under pooling) and y0*Wc
+                # y0*S*W, cb*W (tap mode), t*Hout*Wout, y0'*Wout (y0' = y0/2 under pooling)
+                # and y0*Wc
                 self.y0sW = Signal(32, name=f"{name}_y0sW")
-                self.khW = Signal(32, name=f"{name}_khW")
-                self.cbHW = Signal(32, name=f"{name}_cbHW")
                 self.cbW = Signal(32, name=f"{name}_cbW")
                 self.tHWo = Signal(32, name=f"{name}_tHWo")
                 self.y0Wo = Signal(32, name=f"{name}_y0Wo")
                 self.y0Wc = Signal(32, name=f"{name}_y0Wc")
+                # normal mode: the input word offset of the chunk's first pixel before padding and
+                # bases, (cb/N)*H*W + y0*S*W + kh*W + kw
+                self.acc_n = Signal(32, name=f"{name}_acc_n")
                 self.cb = Signal(C16, name=f"{name}_cb")
                 self.kh = Signal(8, name=f"{name}_kh")
                 self.kw = Signal(8, name=f"{name}_kw")
@@ -261,8 +268,8 @@ class Sequencer(wiring.Component):
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
                         self.ntiles.eq(nqf_full), self.y0.eq(0), self.b0.eq(1),
                         self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
-                        self.y0sW.eq(0), self.khW.eq(0), self.cbHW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
-                        self.y0Wo.eq(0), self.y0Wc.eq(0),
+                        self.y0sW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
+                        self.y0Wo.eq(0), self.y0Wc.eq(0), self.acc_n.eq(0),
                         self.wchunk.eq(0), self.base.eq(0), self.end.eq(0)]
 
             def advance(self):
@@ -272,10 +279,9 @@ class Sequencer(wiring.Component):
                 _, _, nqf2 = tile_info(och2, 1)
                 # reduction slice step
                 step_tap = [self.cb.eq(self.cb + KR), self.cbW.eq(self.cbW + KRW)]
-                step_norm = [self.kw.eq(self.kw + 1)]
-                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1), self.khW.eq(self.khW + W)]
-                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N), self.khW.eq(0),
-                           self.cbHW.eq(self.cbHW + HW)]
+                step_norm = [self.kw.eq(self.kw + 1), self.acc_n.eq(self.acc_n + 1)]
+                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1), self.acc_n.eq(self.acc_n + dKW)]
+                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N), self.acc_n.eq(self.acc_n + dKH)]
                 more_blocks = self.y0 + BR < Hc
                 return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
                             more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
@@ -294,12 +300,14 @@ class Sequencer(wiring.Component):
                 with m.Else():
                     m.d.sync += a["wrap_kh"]
             with m.Else():
-                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0), it.khW.eq(0), it.cbHW.eq(0), it.cbW.eq(0)]
+                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0), it.cbW.eq(0)]
                 with m.If(a["more_blocks"]):
                     m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0), it.wchunk.eq(it.base),
-                                 it.y0sW.eq(it.y0sW + BRsW), it.y0Wo.eq(it.y0Wo + BRWo), it.y0Wc.eq(it.y0Wc + BRWc)]
+                                 it.y0sW.eq(it.y0sW + BRsW), it.y0Wo.eq(it.y0Wo + BRWo), it.y0Wc.eq(it.y0Wc + BRWc),
+                                 it.acc_n.eq(it.y0sW + BRsW)]
                 with m.Else():
                     m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
+                                 it.acc_n.eq(0),
                                  it.tHWo.eq(it.tHWo + HWo),
                                  it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
                                  it.ext.eq(a["ext2"]), it.ntiles.eq(a["nqf2"]),
@@ -348,9 +356,6 @@ class Sequencer(wiring.Component):
         per = Signal(C16)  # max(P, N): STREAM length
         x, y = Signal(C16), Signal(C16)
         yy, xx = Signal(signed(SA)), Signal(signed(SA))  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
-        row_off = Signal(signed(SA))  # yy * W
-        chan_off = Signal(32)
-        cbW = Signal(C16 + 8)  # kh_base * W (tap mode)
         out_row = Signal(32)  # output word of (o-tile, output row)
         macs_px = Signal(range(N * N + 1))
         c_first, c_last, c_newot = Signal(), Signal(), Signal()
@@ -376,16 +381,17 @@ class Sequencer(wiring.Component):
 
         # normal mode address and bounds
         m.d.comb += inb.eq((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W))
-        src_word = Signal(signed(SA + 8))
-        m.d.comb += src_word.eq(src_base + chan_off + row_off + xx)
-        m.d.comb += [self.src_addr.eq(src_word), self.src_sel.eq(src)]
+        # saddr = src_base + (cb/N)*H*W + yy*W + xx (normal mode) or yy*W + kh_base*W + xx (tap
+        # mode), kept by addition in step with yy and xx: the read address is a register
+        saddr = Signal(32)
+        m.d.comb += [self.src_addr.eq(saddr), self.src_sel.eq(src)]
         # tap mode: one replica read per row
         for r in range(N):
             yr = Signal(signed(SA), name=f"yr{r}")
             xr = Signal(signed(SA), name=f"xr{r}")
             ar = Signal(signed(SA + 8), name=f"ar{r}")
             m.d.comb += [yr.eq(yy + cur.cb + r_dkh[r]), xr.eq(xx + r_kw[r]),
-                         ar.eq(row_off + cbW + r_dkhW[r] + xr),
+                         ar.eq(saddr + r_off[r]),
                          self.img_addr[r].eq(ar)]
             ok = (r < cur.rv) & (yr >= 0) & (yr < H) & (xr >= 0) & (xr < W)
             m.d.comb += rmask[r].eq(Mux(image, ok, (r < cur.rv) & inb))
@@ -495,11 +501,13 @@ class Sequencer(wiring.Component):
                     nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
                     m.d.sync += [HWo.eq(Hout * Wout), nq_tap.eq(Mux(KR != 0, nq, 0)),
                                  in_words.eq(((cin + N - 1) >> LOGN) * HW), PW.eq(P * W), KRW.eq(KR * W),
-                                 HcWc.eq(Hc * Wc)]
+                                 HcWc.eq(Hc * Wc), KW1.eq((K - 1) * W), dKW.eq(W - (K - 1)),
+                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1))]
                 with m.If(dcnt == 3):
                     m.d.sync += [out_words.eq(((cout + N - 1) >> LOGN) * HWo), src_end.eq(src_base + in_words),
                                  tiles_notri.eq((cin + N - 1) >> LOGN), KRKC.eq(KR * KCin),
-                                 kb_last.eq((nq_tap - 1) * KR)]
+                                 kb_last.eq((nq_tap - 1) * KR), dKH.eq(HW - KW1 - (K - 1)),
+                                 sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
                 with m.If(dcnt == 4):
                     m.d.sync += [dst_end.eq(dst_base + out_words), lastKC.eq((K - kb_last) * KCin)]
                 with m.If(dcnt == 5):
@@ -516,6 +524,8 @@ class Sequencer(wiring.Component):
                 for r in range(N):
                     with m.If(dcnt == 2 + r):
                         m.d.sync += [r_dkh[r].eq(tr_dkh), r_kw[r].eq(tr_kw), r_ch[r].eq(tr_ch), r_dkhW[r].eq(tr_dkhW)]
+                    with m.If(dcnt == 3 + r):
+                        m.d.sync += r_off[r].eq(r_dkhW[r] + r_kw[r])
                 with m.If((dcnt >= 2) & (dcnt < 2 + N)):
                     wrap_c = tr_ch + 1 >= cin
                     wrap_k = wrap_c & (tr_kw + 1 >= K)
@@ -573,8 +583,7 @@ class Sequencer(wiring.Component):
                 pn = Mux(BRWc < left, BRWc, left)
                 m.d.sync += [since.eq(0), Pn.eq(pn), per.eq(Mux(pn > N, pn, N)), x.eq(0), y.eq(cur.y0),
                              yy.eq(yy_n), xx.eq(xx_n),
-                             row_off.eq(cur.y0sW + Mux(image, 0, cur.khW) - PW),  # yy_n * W
-                             chan_off.eq(cur.cbHW), cbW.eq(cur.cbW),
+                             saddr.eq(Mux(image, cur.y0sW + cur.cbW + tconst, sbase + cur.acc_n)),
                              out_row.eq(dst_base + cur.tHWo + cur.y0Wo),
                              macs_px.eq(cur.rv * cur.cols), c_first.eq(cur.first), c_last.eq(cur.last),
                              c_newot.eq(cur.first & cur.b0), has_next.eq(cur_has_next),
@@ -591,10 +600,10 @@ class Sequencer(wiring.Component):
                                  tag_in.cols.eq(cur.cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
                                  tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
                     with m.If(x + 1 < Wc):
-                        m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1))]
+                        m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1)), saddr.eq(saddr + Mux(S == 2, 2, 1))]
                     with m.Else():
                         m.d.sync += [x.eq(0), xx.eq(Mux(image, 0, cur.kw).as_signed() - P), y.eq(y + 1),
-                                     yy.eq(yy + S), row_off.eq(row_off + sW)]
+                                     yy.eq(yy + S), saddr.eq(saddr + rowjump)]
                         with m.If(~pool | y[0]):
                             m.d.sync += out_row.eq(out_row + Wout)
                 with m.If(since == per - 1):
