@@ -213,8 +213,9 @@ class Sequencer(wiring.Component):
             return out
 
         def tile_info(och, full):
-            """(cols, ext, nq_full) of the o-tile starting at output channel ``och``. The
-            per-group extents and chunk counts are tables built in DECODE."""
+            """(cols, ext) of the o-tile starting at output channel ``och`` (``full`` = 0), or
+            (None, ext, input channel tiles) of its full-width weights (``full`` = 1). The
+            per-group extents and tile counts are tables built in DECODE."""
             if full:
                 ext = Mux(tri, group_select(och, cout, ext_f), cin)
                 return None, ext, Mux(tri, group_select(och, cout, tiles_t), tiles_notri)
@@ -264,9 +265,9 @@ class Sequencer(wiring.Component):
 
             def init(self):
                 cols, ext, _ = tile_info(Const(0, C16), 0)
-                _, _, nqf_full = tile_info(Const(0, C16), 1)
+                _, _, tiles_full = tile_info(Const(0, C16), 1)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
-                        self.ntiles.eq(nqf_full), self.y0.eq(0), self.b0.eq(1),
+                        self.ntiles.eq(tiles_full), self.y0.eq(0), self.b0.eq(1),
                         self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
                         self.y0sW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
                         self.y0Wo.eq(0), self.y0Wc.eq(0), self.acc_n.eq(0),
@@ -276,7 +277,7 @@ class Sequencer(wiring.Component):
                 """Statements that step to the next chunk."""
                 och2 = self.och + N
                 cols2, ext2, _ = tile_info(och2, 0)
-                _, _, nqf2 = tile_info(och2, 1)
+                _, _, tiles2 = tile_info(och2, 1)
                 # reduction slice step
                 step_tap = [self.cb.eq(self.cb + KR), self.cbW.eq(self.cbW + KRW)]
                 step_norm = [self.kw.eq(self.kw + 1), self.acc_n.eq(self.acc_n + 1)]
@@ -285,7 +286,7 @@ class Sequencer(wiring.Component):
                 more_blocks = self.y0 + BR < Hc
                 return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
                             more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
-                            nqf2=nqf2)
+                            tiles2=tiles2)
 
         def emit_advance(it):
             a = it.advance()
@@ -310,7 +311,7 @@ class Sequencer(wiring.Component):
                                  it.acc_n.eq(0),
                                  it.tHWo.eq(it.tHWo + HWo),
                                  it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
-                                 it.ext.eq(a["ext2"]), it.ntiles.eq(a["nqf2"]),
+                                 it.ext.eq(a["ext2"]), it.ntiles.eq(a["tiles2"]),
                                  it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
                                  it.end.eq(a["och2"] >= n_out)]
 
