@@ -57,7 +57,7 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
-__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "parse_stat", "main"]
+__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
@@ -167,6 +167,13 @@ def write_wrapper(cfg, top: str, path: Path) -> dict:
     path.write_text("\n".join(lines))
     return dict(top=WRAPPER_TOP, input_bits=n_in, output_bits=n_out, ffs=n_in + n_out + 2,
                 luts_approx=(n_out + 2) // 3)
+
+
+def pin_constraints(dev: Device) -> str | None:
+    """The ECP5 LPF that puts the wrapper's clock on the device's PCLK pin (None elsewhere)."""
+    if dev.family != "ecp5" or not dev.clock_pin:
+        return None
+    return f'LOCATE COMP "clk" SITE "{dev.clock_pin}";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,9 +469,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
             if dev.family == "ice40":
                 args.append("--pcf-allow-unconstrained")
-            if dev.family == "ecp5" and dev.clock_pin:
+            constraints = pin_constraints(dev)
+            if constraints:
                 lpf = work / f"{device}.lpf"
-                lpf.write_text(f'LOCATE COMP "clk" SITE "{dev.clock_pin}";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+                lpf.write_text(constraints)
                 args += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
             log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)

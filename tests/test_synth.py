@@ -130,3 +130,19 @@ def test_cli_bad_arguments(args, needle):
     p = subprocess.run([sys.executable, "-m", "hw.synth", *args], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2 and needle in p.stderr, (p.returncode, p.stderr)
+
+
+def test_ecp5_clock_goes_to_a_pclk_pin(tmp_path):
+    """Every ECP5 part constrains the wrapper's clock port (named clk) to its PCLK pin; the
+    iCE40 flow has none (nextpnr-ice40 finds the global buffer itself)."""
+    from hw.synth import DEVICES, pin_constraints, write_wrapper
+    from hw.params import parse_array
+    wrapper = tmp_path / "top.v"
+    write_wrapper(parse_array("2x2"), "chanscale_2x2", wrapper)
+    assert "input wire clk" in wrapper.read_text()
+    for name, dev in DEVICES.items():
+        lpf = pin_constraints(dev)
+        if dev.family == "ecp5":
+            assert f'LOCATE COMP "clk" SITE "{dev.clock_pin}";' in lpf, name
+        else:
+            assert lpf is None, name
