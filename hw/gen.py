@@ -18,7 +18,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .accel import Accelerator
-from .params import parse_array
+from .params import array_from_cli
 from .schedule import DECODE_CYCLES, REQ_LATENCY, drain_cycles
 
 
@@ -49,10 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
     ap.add_argument("--out", default="build/verilog", help="output folder")
     args = ap.parse_args(argv)
-    try:
-        cfg = parse_array(args.array)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    cfg = array_from_cli(args.array)
+    if cfg is None:
         return 2
     path = generate(cfg, args.out)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -61,7 +61,7 @@ def lint(verilog: Path, top: str, *, waivers: Path | None = WAIVERS, timeout: fl
 
 def main(argv=None) -> int:
     from .gen import generate
-    from .params import parse_array
+    from .params import array_from_cli
 
     ap = argparse.ArgumentParser(prog="python -m hw.lint", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,10 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--verilog-dir", default="build/verilog", help="where the Verilog is generated")
     ap.add_argument("--no-waivers", action="store_true", help="lint without hw/lint_waivers.vlt")
     args = ap.parse_args(argv)
-    try:
-        cfg = parse_array(args.array)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    cfg = array_from_cli(args.array)
+    if cfg is None:
         return 2
     path = generate(cfg, args.verilog_dir)
     res = lint(path, path.stem, waivers=None if args.no_waivers else WAIVERS)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["ArrayConfig", "parse_array"]
+__all__ = ["ArrayConfig", "parse_array", "array_from_cli"]
 
 # The bus decodes a 1 MiB space: the largest window (16x16 weights, 8192 x 16 B = 128 KiB at
 # 0x8_0000) still fits with room to grow, and 20 bits keep the AXI address comparators small.
@@ -122,3 +123,13 @@ def parse_array(text: str, **overrides) -> ArrayConfig:
         raise ValueError(f"the accelerator's sequencer needs a power-of-two array (2x2, 4x4, 8x8 or 16x16), "
                          f"got {text}")
     return ArrayConfig(rows=r, cols=c, **overrides)
+
+
+def array_from_cli(text: str):
+    """``parse_array`` for the ``--array`` option of the hw command lines: the configuration,
+    or None after printing ``error: <reason>`` to stderr (the caller exits 2)."""
+    try:
+        return parse_array(text)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None

@@ -212,15 +212,13 @@ class Sequencer(wiring.Component):
                 out = out | Mux(ge[g] & ~ge[g + 1], table[g], 0)
             return out
 
-        def tile_info(och, full):
-            """(cols, ext) of the o-tile starting at output channel ``och`` (``full`` = 0), or
-            (None, ext, input channel tiles) of its full-width weights (``full`` = 1). The
-            per-group extents and tile counts are tables built in DECODE."""
-            if full:
-                ext = Mux(tri, group_select(och, cout, ext_f), cin)
-                return None, ext, Mux(tri, group_select(och, cout, tiles_t), tiles_notri)
-            ext = Mux(tri, group_select(och, n_out, ext_c), n_in)
-            return _min(N, n_out - och), ext, None
+        def tile_info(och):
+            """(active columns, input extent) of the o-tile starting at output channel ``och``."""
+            return _min(N, n_out - och), Mux(tri, group_select(och, n_out, ext_c), n_in)
+
+        def tile_weight_tiles(och):
+            """Input channel tiles of that o-tile's full-width weights (its weight chunks / K*K)."""
+            return Mux(tri, group_select(och, cout, tiles_t), tiles_notri)
 
         class It:
             def __init__(self, name):
@@ -259,15 +257,10 @@ class Sequencer(wiring.Component):
                     self.first.eq((self.cb == 0) & (self.kh == 0) & (self.kw == 0)),
                 ]
 
-            def fields(self):
-                return [self.och, self.t, self.cols, self.ext, self.ntiles, self.y0, self.b0,
-                        self.cb, self.kh, self.kw, self.wchunk, self.base, self.end]
-
             def init(self):
-                cols, ext, _ = tile_info(Const(0, C16), 0)
-                _, _, tiles_full = tile_info(Const(0, C16), 1)
+                cols, ext = tile_info(Const(0, C16))
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
-                        self.ntiles.eq(tiles_full), self.y0.eq(0), self.b0.eq(1),
+                        self.ntiles.eq(tile_weight_tiles(Const(0, C16))), self.y0.eq(0), self.b0.eq(1),
                         self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
                         self.y0sW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
                         self.y0Wo.eq(0), self.y0Wc.eq(0), self.acc_n.eq(0),
@@ -276,8 +269,7 @@ class Sequencer(wiring.Component):
             def advance(self):
                 """Statements that step to the next chunk."""
                 och2 = self.och + N
-                cols2, ext2, _ = tile_info(och2, 0)
-                _, _, tiles2 = tile_info(och2, 1)
+                cols2, ext2 = tile_info(och2)
                 # reduction slice step
                 step_tap = [self.cb.eq(self.cb + KR), self.cbW.eq(self.cbW + KRW)]
                 step_norm = [self.kw.eq(self.kw + 1), self.acc_n.eq(self.acc_n + 1)]
@@ -286,7 +278,7 @@ class Sequencer(wiring.Component):
                 more_blocks = self.y0 + BR < Hc
                 return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
                             more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
-                            tiles2=tiles2)
+                            tiles2=tile_weight_tiles(och2))
 
         def emit_advance(it):
             a = it.advance()

@@ -536,7 +536,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
 
 
 def main(argv=None) -> int:
-    from .params import parse_array
+    from .params import array_from_cli
 
     ap = argparse.ArgumentParser(prog="python -m hw.synth", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -558,10 +558,8 @@ def main(argv=None) -> int:
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
     ap.add_argument("--no-cache", action="store_true", help="rerun Yosys even if the netlist is cached")
     args = ap.parse_args(argv)
-    try:
-        cfg = parse_array(args.array)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    cfg = array_from_cli(args.array)
+    if cfg is None:
         return 2
     if not args.freq > 0:
         print("error: --freq must be positive", file=sys.stderr)

@@ -191,20 +191,19 @@ def verilog_for(cfg, log=None) -> tuple[Path, str, float]:
 @contextlib.contextmanager
 def patched_env(**values):
     """Set (str) or remove (None) environment variables for the duration of the block."""
+    def apply(env):
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     old = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(values)
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(old)
 
 
 ICARUS_DUMP = """// written by sim/runner.py: Verilog-2005 wave dump (cocotb's own uses SystemVerilog)

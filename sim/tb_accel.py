@@ -180,10 +180,11 @@ class TB:
         return self.bus.mirror
 
     def check_mirror(self, what: str, status: dict, counters: dict, layer_cycles: dict | None = None,
-                     memory: tuple | None = None) -> None:
+                     memories=()) -> None:
         """The model backend agrees with the RTL on this run: STATUS, every counter the model
         predicts (all but CYCLES and BUS_RD_BYTES, which depend on the host's bus timing and
-        reads), ``layer_cycles`` {descriptor: RTL value} and ``memory`` (window, first, RTL entries)."""
+        reads), ``layer_cycles`` {descriptor: RTL value} and ``memories`` [(window, first, RTL
+        entries)]."""
         m = self.model
         if m is None:
             return
@@ -198,8 +199,7 @@ class TB:
         assert not bad, f"{what}: model backend counters differ from the RTL: " + "; ".join(bad)
         for j, v in (layer_cycles or {}).items():
             assert m.layer_cycles[j] == v, f"{what}: model backend LAYER_CYCLES[{j}] {m.layer_cycles[j]}, RTL {v}"
-        if memory is not None:
-            window, first, entries = memory
+        for window, first, entries in memories:
             mem = m.mem[window][first:first + len(entries)]
             raw = np.ascontiguousarray(entries).view(np.uint8).reshape(mem.shape)
             if not np.array_equal(mem, raw):
@@ -486,10 +486,9 @@ async def run_case(tb: TB, case: Case, rng, reload: bool = True) -> None:
         f"{what}: status {st} (error {Error(st['error_code']).name})"
     assert cycles == case.plan.cycles, f"{what}: LAYER_CYCLES {cycles}, schedule {case.plan.cycles}"
     check_counters(counters, case.plan.counters, what)
-    tb.check_mirror(what, st, counters, {case.slot: cycles})
     if d["dst"] == DST_LOGITS:
         got = await drv.read_logits(tb.cfg.max_classes)
-        tb.check_mirror(what, st, counters, memory=("LOGITS", 0, got.view(np.uint8).reshape(-1, 4)))
+        tb.check_mirror(what, st, counters, {case.slot: cycles}, [("LOGITS", 0, got.view(np.uint8).reshape(-1, 4))])
         want = logits_before.copy()
         if not case.plan.skipped:
             want[:case.n_out] = case.expected
@@ -498,7 +497,7 @@ async def run_case(tb: TB, case: Case, rng, reload: bool = True) -> None:
                                                                           if case.plan.skipped else ""))
         return
     got = (await drv.read_window(ACT_WINDOW[d["dst"]], len(noise), first=lo)).view(np.int8)
-    tb.check_mirror(what, st, counters, memory=(ACT_WINDOW[d["dst"]], lo, got))
+    tb.check_mirror(what, st, counters, {case.slot: cycles}, [(ACT_WINDOW[d["dst"]], lo, got)])
     k0 = d["dst_base"] - lo
     out = got[k0:k0 + len(case.expected)]
     if not np.array_equal(out, case.expected):
@@ -746,8 +745,8 @@ async def trained_network(dut):
             f"{what}: LAYER_CYCLES {layer_cycles}, schedule {[lp.cycles for lp in plan.layers]}"
         check_counters(counters, plan.counters, what)
         tb.check_mirror(what, st, counters, dict(enumerate(layer_cycles)),
-                        memory=("LOGITS", 0, logits.view(np.uint8).reshape(-1, 4)))
-        tb.check_mirror(what, st, counters, memory=(ACT_WINDOW[last["dst"]], last["dst_base"], acts))
+                        [("LOGITS", 0, logits.view(np.uint8).reshape(-1, 4)),
+                         (ACT_WINDOW[last["dst"]], last["dst_base"], acts)])
         dut._log.info("%s: %d cycles in %.2f s wall (%.0f cycles/s), class %d", what, counters["BUSY_CYCLES"],
                       wall, sim_cycles / wall, int(np.argmax(logits)))
         # inference_s: image load + START..DONE + logits read (the host's view of one image)
