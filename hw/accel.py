@@ -44,8 +44,9 @@ class Accelerator(wiring.Component):
         cfg = ArrayConfig() if cfg is None else cfg
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"Accelerator takes an ArrayConfig, got {cfg!r}")
-        if cfg.rows & (cfg.rows - 1):
-            raise ValueError(f"the sequencer needs a power-of-two array (2x2, 4x4, 8x8, 16x16), got {cfg.rows}")
+        if cfg.rows & (cfg.rows - 1) or cfg.rows < 4:
+            raise ValueError(f"the sequencer needs a power-of-two array of at least 4x4 (4x4, 8x8, 16x16), "
+                             f"got {cfg.rows}x{cfg.cols}")
         self._cfg = cfg
         self._bus = ControlBus(cfg)
         sig = {name: port for name, port in self._bus.signature.members.items() if name.startswith("s_axil_")}
@@ -76,7 +77,7 @@ class Accelerator(wiring.Component):
                      bus.status_layer.eq(seq.layer), self.irq.eq(seq.done)]
         m.d.comb += [seq.start.eq(bus.start), seq.abort.eq(bus.abort), seq.first_layer.eq(bus.first_layer),
                      seq.num_layers.eq(bus.num_layers), seq.width.eq(bus.width),
-                     seq.chan.eq(bus.chan), seq.desc.eq(bus.desc)]
+                     seq.chan.eq(bus.chan), bus.desc_idx.eq(seq.desc_idx), seq.desc.eq(bus.desc)]
 
         bus_acc = {}  # window -> (read, write) strobes for the counters
 
@@ -92,7 +93,11 @@ class Accelerator(wiring.Component):
             else:
                 m.d.comb += [rd.addr.eq(getattr(bus, f"{name}_addr")), rd.en.eq(getattr(bus, f"{name}_re"))]
             m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
-            bus_acc[name] = (getattr(bus, f"{name}_re") & ~busy, (getattr(bus, f"{name}_wen") != 0) & ~busy)
+            # the counters' strobes, registered (an access is counted one cycle after it)
+            acc_rd, acc_wr = Signal(name=f"{name}_acc_rd"), Signal(name=f"{name}_acc_wr")
+            m.d.sync += [acc_rd.eq(getattr(bus, f"{name}_re") & ~busy),
+                         acc_wr.eq((getattr(bus, f"{name}_wen") != 0) & ~busy)]
+            bus_acc[name] = (acc_rd, acc_wr)
             return wr, rd
 
         # image: N sequencer read ports (one per array row) plus the bus port
@@ -133,7 +138,9 @@ class Accelerator(wiring.Component):
         with m.If(bus.logits_re):
             m.d.sync += lg_rdata.eq(Cat(*logits).word_select(bus.logits_addr, 32))
         m.d.comb += bus.logits_rdata.eq(lg_rdata)
-        bus_acc["logits"] = (bus.logits_re & ~busy, 0)
+        lg_acc_rd = Signal()
+        m.d.sync += lg_acc_rd.eq(bus.logits_re & ~busy)
+        bus_acc["logits"] = (lg_acc_rd, 0)
 
         # LAYER_CYCLES
         for jj in range(cfg.n_desc):

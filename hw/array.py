@@ -17,7 +17,7 @@ class SystolicArray(wiring.Component):
 
     Rows carry the reduction (input channels), columns the output channels; one pixel (an
     N-vector of int8) enters per cycle. A pixel presented at cycle ``t`` on ``x_in``/``x_valid``/
-    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N - 1``) as::
+    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N``, see ``latency``) as::
 
         p_out[c] = sum_r en[r, c] * x_in[r] * w[r, c]        (int32, wraps modulo 2**32)
         p_valid  = x_valid
@@ -93,8 +93,11 @@ class SystolicArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N - 1``."""
-        return 2 * self._n - 1
+        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N``. Row r's PE in column
+        c sees the pixel at t + r + c and its partial sum leaves at t + r + c + 2 (the PE's
+        product register); column c leaves the bottom row at t + N + 1 + c and N - 1 - c de-skew
+        registers align every column at t + 2N."""
+        return 2 * self._n
 
     def pe(self, r: int, c: int) -> ProcessingElement:
         """The PE at row ``r``, column ``c`` (submodule ``pe_{r}_{c}``), for tests and waveforms.
@@ -139,17 +142,20 @@ class SystolicArray(wiring.Component):
                 ]
                 x, valid, first = pe.x_out, pe.valid_out, pe.first_out
 
-        # Output de-skew: column c leaves the bottom row at t + N + c; N - 1 - c more registers
-        # align every column at t + 2N - 1. The pixel in de-skew stage k of column c is the one
-        # whose valid tag sits in bottom-row PE (N - 1, c + k): it gates the stage.
+        # Output de-skew: column c leaves the bottom row at t + N + 1 + c; N - 1 - c more
+        # registers align every column at t + 2N. The pixel in de-skew stage k of column c is the
+        # one whose valid tag left bottom-row PE (N - 1, c + k) one cycle before (the product
+        # register's cycle): that delayed tag gates the stage.
         bottom = self._pes[n - 1]
+        vd = [Signal(name=f"valid_prod_{c}") for c in range(n)]
+        m.d.sync += [vd[c].eq(bottom[c].valid_out) for c in range(n)]
         for c in range(n):
             p = bottom[c].p_out
             for k in range(n - 1 - c):
                 p_d = Signal(signed(32), name=f"p_deskew_{c}_{k}")
-                with m.If(bottom[c + k].valid_out):
+                with m.If(vd[c + k]):
                     m.d.sync += p_d.eq(p)
                 p = p_d
             m.d.comb += self.p_out[c].eq(p)
-        m.d.comb += self.p_valid.eq(bottom[n - 1].valid_out)
+        m.d.comb += self.p_valid.eq(vd[n - 1])
         return m

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import ArrayConfig
-from .regmap import COUNTERS, DESC_WORDS, Resp, Window, register_layout, regmap
+from .regmap import COUNTERS, DESC_BASE, DESC_STRIDE, DESC_WORDS, Resp, Window, register_layout, regmap
 
 __all__ = ["ControlBus"]
 
@@ -71,9 +72,14 @@ class ControlBus(wiring.Component):
         The ``rw`` registers of the same names.
     chan : Out(ArrayLayout(layout of CHAN, n_desc))
         Channel-count register per descriptor: ``chan[j].out_groups``, ``chan[j].in_groups``.
-    desc : Out(ArrayLayout(ArrayLayout(unsigned(32), 8), n_desc))
-        Descriptor words: ``desc[j][i]`` is ``DESC_W<i>[j]``; name its fields with
-        ``data.View(regmap.descriptor_layout(), desc[j].as_value())``. Index by a signal works.
+    desc_idx : In(range(n_desc))
+        Descriptor the sequencer reads.
+    desc : Out(ArrayLayout(unsigned(32), 8))
+        Its words, combinationally: ``desc[i]`` is ``DESC_W<i>[desc_idx]``; name its fields with
+        ``data.View(regmap.descriptor_layout(), desc.as_value())``. The table is a RAM (LUT-RAM
+        on an FPGA: one 256-bit row per descriptor, one copy per read port) with a valid bit
+        per byte, cleared by reset, so it reads exactly like registers: a byte not written
+        since reset reads 0 and bits outside the fields read 0.
     start, abort, clear_counters : Out(1)
         One-cycle pulses from writing 1 to the ``CTRL`` bits.
     busy : In(1)
@@ -129,8 +135,11 @@ class ControlBus(wiring.Component):
         sig["chan"] = Out(data.ArrayLayout(register_layout(chan), chan.count),
                           init=[{f.name.lower(): f.reset for f in chan.fields}] * chan.count)
         desc_regs = [m.reg(f"DESC_W{i}") for i in range(DESC_WORDS)]
-        sig["desc"] = Out(data.ArrayLayout(data.ArrayLayout(unsigned(32), DESC_WORDS), cfg.n_desc),
-                          init=[[r.reset for r in desc_regs]] * cfg.n_desc)
+        assert all(r.reset == 0 for r in desc_regs), "the descriptor RAM reads 0 until written"
+        for i, r in enumerate(desc_regs):
+            assert list(r.offsets) == [DESC_BASE + DESC_STRIDE * j + 4 * i for j in range(cfg.n_desc)]
+        sig["desc_idx"] = In(range(cfg.n_desc))
+        sig["desc"] = Out(data.ArrayLayout(unsigned(32), DESC_WORDS))
         for f in m.reg("CTRL").fields:
             sig[f.name.lower()] = Out(1)
         sig["busy"] = In(1)
@@ -165,8 +174,8 @@ class ControlBus(wiring.Component):
             return getattr(self, name.lower())
         if name == "CHAN":
             return getattr(self.chan[j], f.name.lower())
-        if name.startswith("DESC_W"):
-            return self.desc[j][int(name[len("DESC_W"):])][f.lsb:f.lsb + f.width]
+        if name.startswith("DESC_W"):  # the bus read port's row (addressed by the bus)
+            return self._desc_bus_row.word_select(int(name[len("DESC_W"):]), 32)[f.lsb:f.lsb + f.width]
         if name == "CTRL":
             return getattr(self, f.name.lower())
         if name == "STATUS":
@@ -209,6 +218,32 @@ class ControlBus(wiring.Component):
         word = addr[2:]
         write_now = Signal()  # the cycle a write is performed (FSM state WRITE)
 
+        # Descriptor table: RAM rows of 8 words with a valid bit per byte (reset clears them).
+        nd, dw = self._cfg.n_desc, DESC_WORDS
+        m.submodules.desc_mem = desc_mem = Memory(shape=unsigned(32 * dw), depth=nd, init=[])
+        desc_wr = desc_mem.write_port(granularity=8)
+        desc_seq = desc_mem.read_port(domain="comb")
+        desc_bus = desc_mem.read_port(domain="comb")
+        dvalid = Signal(nd * 4 * dw)  # bit 4*(dw*j + i) + b: byte b of word i of descriptor j
+
+        def masked(row, j):
+            valid = dvalid.word_select(j, 4 * dw)
+            return row & Cat(*[valid[k].replicate(8) for k in range(4 * dw)])
+
+        d_word = (addr - DESC_BASE)[2:]  # dw * j + i within the table
+        d_hit = (addr >= DESC_BASE) & (addr < DESC_BASE + DESC_STRIDE * nd)
+        lw = (dw - 1).bit_length()
+        d_j, d_i = d_word[lw:lw + max(1, (nd - 1).bit_length())], d_word[:lw]
+        self._desc_bus_row = Signal(32 * dw)
+        m.d.comb += [desc_seq.addr.eq(self.desc_idx), self.desc.eq(masked(desc_seq.data, self.desc_idx)),
+                     desc_bus.addr.eq(d_j), self._desc_bus_row.eq(masked(desc_bus.data, d_j)),
+                     desc_wr.addr.eq(d_j), desc_wr.data.eq(Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)]))]  # field bits only
+        d_we = Signal(4 * dw)
+        m.d.comb += d_we.eq(Cat(*[(write_now & d_hit & (d_i == i) & wstrb[b]) for i in range(dw) for b in range(4)]))
+        m.d.comb += desc_wr.en.eq(d_we)
+        with m.If(d_we.any()):
+            m.d.sync += dvalid.word_select(d_j, 4 * dw).eq(dvalid.word_select(d_j, 4 * dw) | d_we)
+
         m.d.comb += [
             self.s_axil_rdata.eq(rdata),
             self.s_axil_rresp.eq(resp),
@@ -229,25 +264,31 @@ class ControlBus(wiring.Component):
                         m.d.comb += [reg_hit.eq(1), reg_rdata.eq(self._read_word(reg, j))]
 
         strb_mask = Signal(32)
-        merged = Signal(32)  # new value of rw fields: the enabled bytes of wdata over the old value
         pulses = Signal(32)  # w1 fields
         m.d.comb += [
             strb_mask.eq(Cat(wstrb[k].replicate(8) for k in range(4))),
-            merged.eq((reg_rdata & ~strb_mask) | (wdata & strb_mask)),
             pulses.eq(wdata & strb_mask),
         ]
         ctrl = rm.reg("CTRL")
         for f in ctrl.fields:  # w1 pulses: high for exactly the cycle after the write
             m.d.sync += self._field_value(ctrl, 0, f).eq(0)
+        # rw fields take the enabled bytes of wdata, each byte lane under its own enable (no
+        # read-modify-write through the read multiplexer); w1 fields pulse
         for reg in rm.registers:
-            if reg.access == "ro":
+            if reg.access == "ro" or reg.name.startswith("DESC_W"):  # DESC: the RAM above
                 continue
             for j, off in enumerate(reg.offsets):
                 with m.If(write_now & (word == off >> 2)):
                     for f in reg.fields:
-                        src = pulses if f.access == "w1" else merged
-                        if f.access in ("rw", "w1"):
-                            m.d.sync += self._field_value(reg, j, f).eq(src[f.lsb:f.lsb + f.width])
+                        if f.access == "w1":
+                            m.d.sync += self._field_value(reg, j, f).eq(pulses[f.lsb:f.lsb + f.width])
+                        elif f.access == "rw":
+                            v = Value.cast(self._field_value(reg, j, f))
+                            for b in range(4):
+                                lo, hi = max(f.lsb, 8 * b), min(f.msb, 8 * b + 7)
+                                if lo <= hi:
+                                    with m.If(wstrb[b]):
+                                        m.d.sync += v[lo - f.lsb:hi - f.lsb + 1].eq(wdata[lo:hi + 1])
 
         # Window decode: entry and 32-bit slot inside the entry; bases are stride-aligned
         # (checked by the map), so these are bit slices and one subtraction.

@@ -119,9 +119,9 @@ def parse_array(text: str, **overrides) -> ArrayConfig:
     r, c = int(m.group(1)), int(m.group(2))
     if r != c or not 2 <= r <= 16:
         raise ValueError(_ARRAY_MSG)
-    if r & (r - 1):
-        raise ValueError(f"the accelerator's sequencer needs a power-of-two array (2x2, 4x4, 8x8 or 16x16), "
-                         f"got {text}")
+    if r & (r - 1) or r < 4:
+        raise ValueError(f"the accelerator's sequencer needs a power-of-two array of at least 4x4 (4x4, 8x8 "
+                         f"or 16x16), got {text}")
     return ArrayConfig(rows=r, cols=c, **overrides)
 
 

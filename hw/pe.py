@@ -19,9 +19,17 @@ class ProcessingElement(wiring.Component):
     from the left, and that pixel already uses the new pair. Per cycle, with
     ``e = en_sh if first else en_act`` and ``w = w_sh if first else w_act``::
 
-        p_out  <= p_top + (x * w if valid & e else 0)
+        prod   <= x * w if valid & e else 0
+        p_out  <= p_top + prod
         x_out  <= x if valid & (e | f) else x_out
         (valid_out, first_out) <= (valid, first)
+
+The product has a register of its own (``prod``), so the multiplier and the 32-bit adder are in
+different cycles: that is what lets the MAC grid close timing on an FPGA (the multiplier's route
+and its delay no longer add to the carry chain). A pixel's partial sum therefore leaves the PE
+two cycles after its activation arrives, while the activation moves on after one; every PE of a
+column is one cycle later in the same way, so the column's sums still meet (PE (r, c) adds
+``p_top`` from PE (r-1, c), whose pixel arrived one cycle earlier, to its own product).
 
     ``f`` is the shadow/active *forward* bit (``w_fwd``): some PE further right in this row is
     enabled for the chunk, so the activation must keep moving through this PE even though it does
@@ -32,7 +40,8 @@ class ProcessingElement(wiring.Component):
     accumulators never reach); a PE with ``e | f == 0`` (or a bubble) holds ``x_out``; weight
     registers of a PE disabled for a chunk hold (``w_sh`` is written only when ``w_en``, so under
     the sequencer's load rule the swap copies an equal value into ``w_act``). Latency: one cycle
-    from every input to every output.
+    from ``x``/``valid``/``first`` to ``x_out``/``valid_out``/``first_out`` and from ``p_top`` to
+    ``p_out``; two cycles from ``x`` to ``p_out``.
 
     Members
     -------
@@ -55,7 +64,8 @@ class ProcessingElement(wiring.Component):
     x_out, valid_out, first_out : Out(signed(8)), Out(1), Out(1)
         Registered ``x``/``valid``/``first`` for the right neighbour.
     p_out : Out(signed(32))
-        Registered partial sum for the PE below.
+        Registered partial sum for the PE below: ``p_top`` of the previous cycle plus the product
+        of the activation of two cycles ago.
 
     Attributes ``w_sh``, ``en_sh``, ``fwd_sh``, ``w_act``, ``en_act``, ``fwd_act`` are the state
     registers (exposed for tests and waveforms).
@@ -82,6 +92,7 @@ class ProcessingElement(wiring.Component):
         self.w_act = Signal(signed(8))
         self.en_act = Signal()
         self.fwd_act = Signal()
+        self.prod = Signal(signed(16))
 
     def elaborate(self, platform):
         m = Module()
@@ -108,6 +119,7 @@ class ProcessingElement(wiring.Component):
         m.d.sync += [
             self.valid_out.eq(self.valid),
             self.first_out.eq(self.first),
-            self.p_out.eq(self.p_top + Mux(mac, self.x * w, 0)),
+            self.prod.eq(Mux(mac, self.x * w, 0)),
+            self.p_out.eq(self.p_top + self.prod),
         ]
         return m

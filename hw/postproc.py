@@ -1,7 +1,7 @@
 """Post-processing lanes: requantize, ReLU, saturate (shared/ARCHITECTURE.md, the contract)."""
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,20 @@ __all__ = ["Requant"]
 S_MAX = 47  # largest shift the contract allows (model.export.S_MAX)
 _PROD_BITS = 48  # |acc * M| <= 2**31 * (2**16 - 1) < 2**47: signed(48) holds every product
 _SUM_BITS = 49  # product + rounding constant (<= 2**46): signed(49) with room to spare
+
+
+class _Mul16(wiring.Component):
+    """Registered 16 x 16 -> 32-bit unsigned product (``p`` takes ``a * b`` when ``en``); a
+    submodule of its own so the FPGA flow can leave it out of the DSP mapping."""
+
+    def __init__(self):
+        super().__init__({"a": In(16), "b": In(16), "en": In(1), "p": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.p.eq(self.a * self.b)
+        return m
 
 
 class Requant(wiring.Component):
@@ -25,9 +39,10 @@ class Requant(wiring.Component):
     Shifts 48..63 (never produced by the export) are treated as 47.
 
     Latency: 3 cycles, constant (``latency``): stage 1 multiplies (one ``*`` per lane, so it maps
-    to a DSP with its output register), stage 2 adds the rounding constant and shifts, stage 3
-    applies ReLU and saturation. A vector presented with ``valid`` at cycle ``t`` appears on ``y``
-    with ``y_valid`` at ``t + 3``; ``y`` is meaningful only while ``y_valid``. Every stage holds
+    to a DSP with its output register), stage 2 adds the rounding constant, stage 3 shifts
+    (an 8-bit select and a mask compare, no barrel shifter) and applies ReLU and saturation. A
+    vector presented with ``valid`` at cycle ``t`` appears on ``y`` with ``y_valid`` at
+    ``t + 3``; ``y`` is meaningful only while ``y_valid``. Every stage holds
     its registers on bubbles (``valid == 0``).
 
     Parameters
@@ -94,31 +109,50 @@ class Requant(wiring.Component):
             m.d.sync += relu2.eq(relu1)
 
         for i in range(self._n):
-            # Stage 1: product (a single multiplier), shift amount saturated to 47.
-            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
+            # Stage 1: the product in two halves, acc * m = (acc_hi * m) << 16 + acc_lo * m with
+            # acc_hi = acc[16:32] (signed) and acc_lo = acc[0:16] (unsigned): the high half is
+            # one 18x18 multiplier (a DSP block), the low half a 16x16 multiplier in the
+            # submodule lutmul_<i> (the FPGA flow builds it from LUTs, so a lane takes one DSP
+            # block, not two); shift amount saturated to 47.
+            m.submodules[f"lutmul_{i}"] = lut = _Mul16()
+            p_hi = Signal(signed(33), name=f"p_hi_{i}")
             s1 = Signal(range(S_MAX + 1), name=f"s1_{i}")
+            m.d.comb += [lut.a.eq(self.acc[i][0:16]), lut.b.eq(self.m[i]), lut.en.eq(self.valid)]
             with m.If(self.valid):
                 m.d.sync += [
-                    prod.eq(self.acc[i] * self.m[i]),
+                    p_hi.eq(self.acc[i][16:32].as_signed() * self.m[i]),
                     s1.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
                 ]
+            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
+            m.d.comb += prod.eq((p_hi << 16) + lut.p)
 
-            # Stage 2: round half up, arithmetic shift.
+            # Stage 2: round half up (no shift yet).
             rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46
             m.d.comb += rounding.eq(Mux(s1 == 0, 0, Const(1, S_MAX) << (s1 - 1)[:6]))
-            shifted = Signal(signed(_SUM_BITS), name=f"shifted_{i}")
+            rounded = Signal(signed(_SUM_BITS), name=f"rounded_{i}")
+            s2 = Signal(range(S_MAX + 1), name=f"s2_{i}")
             with m.If(valid1):
-                m.d.sync += shifted.eq((prod + rounding) >> s1)
+                m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
 
-            # Stage 3: ReLU, saturate to int8.
-            lo = Mux(relu2, 0, -128)
+            # Stage 3: the arithmetic shift, ReLU and saturation without a barrel shifter. With
+            # t = rounded and q = t >> s: q fits int8 iff bits s+7 .. top of t all equal t's
+            # sign (a mask compare), and then q is the 8 bits of t from bit s; otherwise q
+            # saturates by its sign. ReLU zeroes every negative q (q < 0 iff t < 0).
+            ext = Signal(signed(_SUM_BITS + 8), name=f"ext_{i}")  # room for s + 7 <= 54
+            m.d.comb += ext.eq(rounded)
+            sign = ext[-1]
+            hi = [Const(k, 8) >= s2 + 7 for k in range(len(ext))]  # the bits that must be = sign
+            ones = Cat(*[~hi[k] | ext[k] for k in range(len(ext))]).all()
+            zeros = Cat(*[~hi[k] | ~ext[k] for k in range(len(ext))]).all()
             y = Signal(signed(8), name=f"y_{i}")
             with m.If(valid2):
-                with m.If(shifted > 127):
-                    m.d.sync += y.eq(127)
-                with m.Elif(shifted < lo):
-                    m.d.sync += y.eq(lo)
+                with m.If(relu2 & sign):
+                    m.d.sync += y.eq(0)
+                with m.Elif(ones | zeros):
+                    m.d.sync += y.eq(ext.bit_select(s2, 8))
+                with m.Elif(sign):
+                    m.d.sync += y.eq(-128)
                 with m.Else():
-                    m.d.sync += y.eq(shifted)
+                    m.d.sync += y.eq(127)
             m.d.comb += self.y[i].eq(y)
         return m

@@ -8,10 +8,16 @@ group count), DECODE (``DECODE_CYCLES``: three 16-step dividers and the checks),
 cycles of weight rows), then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next
 chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
 
-Pipeline of one pixel issued at cycle t: t read activations; t+1 into the array; t+2N
-accumulate (+ bias on the first chunk, read-modify-write of the accumulator memory otherwise),
-logits written or requantizer fed on the last chunk; t+2N+3 ReLU/saturated int8 out, 2x2 pool
-(x pairs in the stream, y pairs through the line buffer) and the write of the output word.
+Pipeline of one pixel issued at cycle t: t read activations; t+1 into the array (latency 2N);
+t+1+2N accumulate (+ bias on the first chunk, the accumulator memory's read otherwise); t+2+2N
+that sum registered: written back, or on the last chunk fed to the requantizer or written to the
+logits; t+5+2N ReLU/saturated int8 out, 2x2 pool (x pairs in the stream, y pairs through the
+line buffer) and the write of the output word. Counter increments are registered: each lands
+one cycle after its event.
+
+Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its
+own; the chunk iterators register everything derived from their state (see ``It``); SETUP only
+copies registers; STREAM keeps its read addresses and bounds in registers stepped by addition.
 """
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -21,8 +27,8 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .postproc import Requant
 from .regmap import Error
-from .schedule import (BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, REQ_LATENCY,
-                       SRC_IMAGE, drain_cycles)
+from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV,
+                       REQ_LATENCY, SRC_IMAGE, drain_cycles)
 
 __all__ = ["Sequencer"]
 
@@ -72,8 +78,8 @@ class Sequencer(wiring.Component):
         FIRST_LAYER, NUM_LAYERS and WIDTH registers.
     chan : In(ArrayLayout(16, n_desc))
         CHAN registers (OUT_GROUPS[7:0], IN_GROUPS[15:8]).
-    desc : In(ArrayLayout(ArrayLayout(32, 8), n_desc))
-        Descriptor words.
+    desc_idx : Out(range(n_desc)), desc : In(ArrayLayout(32, 8))
+        The descriptor table's read port: the running descriptor's words.
     busy, done, error, code, layer : Out
         STATUS fields.
     img_addr, img_re / img_data : the image memory's N read ports.
@@ -94,8 +100,10 @@ class Sequencer(wiring.Component):
         if not hasattr(cfg, "rows"):
             raise TypeError(f"Sequencer takes an ArrayConfig, got {cfg!r}")
         n = cfg.rows
-        if n & (n - 1):
-            raise ValueError(f"the sequencer needs a power-of-two array size, got {n}")
+        if n & (n - 1) or n < 4:
+            raise ValueError(f"the sequencer needs a power-of-two array size of at least 4 (4x4, 8x8, "
+                             f"16x16: its chunk iterators' registered next-state values need chunks of "
+                             f"4 cycles or more), got {n}")
         self._cfg = cfg
         nd = cfg.n_desc
         inc_bits = (n * n).bit_length() + 1
@@ -103,7 +111,7 @@ class Sequencer(wiring.Component):
             "start": In(1), "abort": In(1),
             "first_layer": In(8), "num_layers": In(8), "width": In(8),
             "chan": In(data.ArrayLayout(16, nd)),
-            "desc": In(data.ArrayLayout(data.ArrayLayout(32, 8), nd)),
+            "desc_idx": Out(range(nd)), "desc": In(data.ArrayLayout(32, 8)),
             "busy": Out(1), "done": Out(1), "error": Out(1), "code": Out(4), "layer": Out(8),
             "img_addr": Out(data.ArrayLayout(range(cfg.img_depth), n)), "img_re": Out(n),
             "img_data": In(data.ArrayLayout(8 * cfg.img_channels, n)),
@@ -133,7 +141,8 @@ class Sequencer(wiring.Component):
         ICH = cfg.img_channels
         m.submodules.array = arr = SystolicArray(N)
         m.submodules.requant = req = Requant(N)
-        assert req.latency == REQ_LATENCY and arr.latency == 2 * N - 1
+        assert req.latency == REQ_LATENCY and arr.latency == ARRAY_LATENCY(N)
+        AL = arr.latency
 
         m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(32 * N), depth=cfg.acc_depth, init=[])
         m.submodules.line_mem = line_mem = Memory(shape=unsigned(8 * N), depth=cfg.line_depth, init=[])
@@ -156,7 +165,8 @@ class Sequencer(wiring.Component):
         K, S, P, G = Signal(8), Signal(8), Signal(8), Signal(8)
         w_base, p_base, src_base, dst_base = (Signal(32, name=n_) for n_ in ("w_base", "p_base", "src_base", "dst_base"))
         gi, go = Signal(8), Signal(8)
-        words = self.desc[j]
+        m.d.comb += self.desc_idx.eq(j)
+        words = self.desc
         chan_j = self.chan[j]
         image = Signal()
         m.d.comb += image.eq(src == SRC_IMAGE)
@@ -176,9 +186,26 @@ class Sequencer(wiring.Component):
         r_kw = [Signal(8, name=f"r_kw{r}") for r in range(N)]
         r_ch = [Signal(range(max(ICH, 2)), name=f"r_ch{r}") for r in range(N)]
         r_dkhW = [Signal(C16 + 8, name=f"r_dkhW{r}") for r in range(N)]
+        # and its bounds: H - dkh (the row's y bound before the chunk's cb), -kw and W - kw
+        r_hmd = [Signal(signed(SA), name=f"r_hmd{r}") for r in range(N)]
+        r_xlo = [Signal(signed(SA), name=f"r_xlo{r}") for r in range(N)]
+        r_xhi = [Signal(signed(SA), name=f"r_xhi{r}") for r in range(N)]
+        Wc_m1 = Signal(C16)
         tr_dkh, tr_kw, tr_ch, tr_dkhW = Signal(8), Signal(8), Signal(8), Signal(C16 + 8)  # the row being built
         # decode-time sizes for the checks: words read and written, and their ends
-        in_words, out_words, src_end, dst_end = Signal(48), Signal(48), Signal(49), Signal(49)
+        # The words-read/-written checks multiply clamped factors: a factor is clamped to
+        # CLAMP > max(act_depth, img_depth) (a clamped factor times a nonzero one exceeds every
+        # bound; a zero factor gives the exact 0), so the products are exact whenever they are
+        # within the bounds and over them otherwise, with LB x LB-bit multipliers.
+        LB = (max(cfg.act_depth, cfg.img_depth) + 1).bit_length()
+        CLAMP = (1 << LB) - 1
+
+        def clamp(v):
+            return Mux(v > CLAMP, CLAMP, v)[:LB]
+
+        tin_c, tout_c, HW_c, HWo_c = (Signal(LB, name=n_) for n_ in ("tin_c", "tout_c", "HW_c", "HWo_c"))
+        in_words, out_words = Signal(2 * LB), Signal(2 * LB)
+        src_end, dst_end = Signal(33), Signal(33)
         shape_a = Signal()
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_) for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
@@ -201,26 +228,44 @@ class Sequencer(wiring.Component):
         div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
 
         # ---------------------------------------------------------------- chunk iterators
-        def group_select(och, nout, table):
-            """``table[g]`` for the group g holding the last output channel of the o-tile at
-            ``och``: the thresholds ``thr_out`` rise with g, so ``thr_out[g] <= last`` is a
-            thermometer code and its edge a one-hot select (no adder, no decoder)."""
-            last = _min(och + N, nout) - 1
-            ge = [Const(1, 1)] + [(g < G) & (thr_out[g] <= last) for g in range(1, GM)] + [Const(0, 1)]
+        # o-tile tables: the o-tile whose outputs end below ``lim`` (exclusive) has its last
+        # channel in the group g with thr_out[g] < lim <= thr_out[g+1]; thr_out[g] < n_out (and
+        # < cout) are decode-time constants, so the select is one compare per group and a
+        # one-hot multiplexer (the thresholds rise with g: the compares are a thermometer code)
+        lt_nout = [Signal(name=f"lt_nout{g}") for g in range(GM)]
+        lt_cout = [Signal(name=f"lt_cout{g}") for g in range(GM)]
+        m.d.sync += [lt_nout[g].eq((g < G) & (thr_out[g] < n_out)) for g in range(GM)]
+        m.d.sync += [lt_cout[g].eq((g < G) & (thr_out[g] < cout)) for g in range(GM)]
+
+        def ge_code(lim, lt_n, name):
+            """The thermometer code (a register a cycle behind ``lim``), groups 1..GM-1."""
+            ge = Signal(GM, name=name)
+            m.d.sync += ge.eq(Cat(Const(1, 1), *[lt_n[g] & (thr_out[g] < lim) for g in range(1, GM)]))
+            return ge
+
+        def group_select(ge, table):
             out = Const(0, C16)
             for g in range(GM):
-                out = out | Mux(ge[g] & ~ge[g + 1], table[g], 0)
+                edge = ge[g] & ~ge[g + 1] if g + 1 < GM else ge[g]
+                out = out | Mux(edge, table[g], 0)
             return out
 
-        def tile_info(och):
-            """(active columns, input extent) of the o-tile starting at output channel ``och``."""
-            return _min(N, n_out - och), Mux(tri, group_select(och, n_out, ext_c), n_in)
+        def tile_info(ge_n, ge_c):
+            """(input extent, full-width input tiles) of the o-tile of codes ge_n / ge_c."""
+            return (Mux(tri, group_select(ge_n, ext_c), n_in), Mux(tri, group_select(ge_c, tiles_t), tiles_notri))
 
-        def tile_weight_tiles(och):
-            """Input channel tiles of that o-tile's full-width weights (its weight chunks / K*K)."""
-            return Mux(tri, group_select(och, cout, tiles_t), tiles_notri)
+        # the first o-tile's codes (lim = N), registered continuously: valid in DECODE's init cycle
+        ge0_n, ge0_c = ge_code(Const(N, C16), lt_nout, "ge0_n"), ge_code(Const(N, C16), lt_cout, "ge0_c")
 
         class It:
+            """A chunk iterator. The state registers step at ``advance``; everything derived from
+            them is registered: stage 1 (valid 2 cycles after a step) from the state, stage k + 1
+            (valid k + 2 cycles after) from stage k. The sequencer never reads a derived value
+            sooner: with N >= 4 a chunk lasts at least N + 1 cycles (stage 3 is read at the next
+            step, stages 1-3 at SETUP), the weight loader reads ``rv`` (stage 1) 2 cycles after
+            its step at the earliest, and the decoder initialises both iterators 3 cycles before
+            PRELOAD."""
+
             def __init__(self, name):
                 self.och = Signal(C16, name=f"{name}_och")
                 self.t = Signal(8, name=f"{name}_t")
@@ -247,54 +292,59 @@ class Sequencer(wiring.Component):
                 self.wchunk = Signal(C16, name=f"{name}_wchunk")
                 self.base = Signal(C16, name=f"{name}_base")
                 self.end = Signal(name=f"{name}_end")
-                self.rv = Signal(range(N + 1), name=f"{name}_rv")  # rows valid (comb)
-                self.last = Signal(name=f"{name}_last")  # last chunk of (o-tile, block) (comb)
+                # stage 1
+                self.rv = Signal(range(N + 1), name=f"{name}_rv")  # rows valid
+                self.last = Signal(name=f"{name}_last")  # last chunk of (o-tile, block)
                 self.first = Signal(name=f"{name}_first")
-                m.d.comb += [
+                self.kw_more = Signal(name=f"{name}_kw_more")  # kw + 1 < K
+                self.kh_more = Signal(name=f"{name}_kh_more")  # kh + 1 < K
+                self.more_blocks = Signal(name=f"{name}_more_blocks")  # y0 + BR < Hc
+                self.och2 = Signal(C16, name=f"{name}_och2")  # next o-tile
+                self.lim2 = Signal(C16 + 1, name=f"{name}_lim2")  # its end: och + 2N
+                self.end2 = Signal(name=f"{name}_end2")  # no next o-tile
+                # stage 2: the next o-tile's columns and group codes; stage 3: its tables
+                self.cols2 = Signal(range(N + 1), name=f"{name}_cols2")
+                self.ext2 = Signal(C16, name=f"{name}_ext2")
+                self.tiles2 = Signal(C16, name=f"{name}_tiles2")
+                m.d.sync += [
                     self.rv.eq(Mux(image, Mux(self.cb + KR >= K, lastKC, KRKC), _min(N, self.ext - self.cb))),
                     self.last.eq(Mux(image, self.cb + KR >= K,
                                      (self.kw == K - 1) & (self.kh == K - 1) & (self.cb + N >= self.ext))),
                     self.first.eq((self.cb == 0) & (self.kh == 0) & (self.kw == 0)),
+                    self.kw_more.eq(self.kw + 1 < K), self.kh_more.eq(self.kh + 1 < K),
+                    self.more_blocks.eq(self.y0 + BR < Hc),
+                    self.och2.eq(self.och + N), self.lim2.eq(self.och + 2 * N), self.end2.eq(self.och + N >= n_out),
                 ]
+                m.d.sync += self.cols2.eq(_min(N, n_out - self.och2))
+                ext2, tiles2 = tile_info(ge_code(self.lim2, lt_nout, f"{name}_ge_n"),
+                                         ge_code(self.lim2, lt_cout, f"{name}_ge_c"))
+                m.d.sync += [self.ext2.eq(ext2), self.tiles2.eq(tiles2)]
 
             def init(self):
-                cols, ext = tile_info(Const(0, C16))
+                cols = _min(N, n_out)
+                ext, tiles = tile_info(ge0_n, ge0_c)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
-                        self.ntiles.eq(tile_weight_tiles(Const(0, C16))), self.y0.eq(0), self.b0.eq(1),
+                        self.ntiles.eq(tiles), self.y0.eq(0), self.b0.eq(1),
                         self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
                         self.y0sW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
                         self.y0Wo.eq(0), self.y0Wc.eq(0), self.acc_n.eq(0),
                         self.wchunk.eq(0), self.base.eq(0), self.end.eq(0)]
 
-            def advance(self):
-                """Statements that step to the next chunk."""
-                och2 = self.och + N
-                cols2, ext2 = tile_info(och2)
-                # reduction slice step
-                step_tap = [self.cb.eq(self.cb + KR), self.cbW.eq(self.cbW + KRW)]
-                step_norm = [self.kw.eq(self.kw + 1), self.acc_n.eq(self.acc_n + 1)]
-                wrap_kw = [self.kw.eq(0), self.kh.eq(self.kh + 1), self.acc_n.eq(self.acc_n + dKW)]
-                wrap_kh = [self.kw.eq(0), self.kh.eq(0), self.cb.eq(self.cb + N), self.acc_n.eq(self.acc_n + dKH)]
-                more_blocks = self.y0 + BR < Hc
-                return dict(step_tap=step_tap, step_norm=step_norm, wrap_kw=wrap_kw, wrap_kh=wrap_kh,
-                            more_blocks=more_blocks, och2=och2, cols2=cols2, ext2=ext2,
-                            tiles2=tile_weight_tiles(och2))
-
         def emit_advance(it):
-            a = it.advance()
+            """Statements that step ``it`` to the next chunk."""
             with m.If(~it.last):
                 m.d.sync += it.wchunk.eq(it.wchunk + 1)
                 with m.If(image):
-                    m.d.sync += a["step_tap"]
-                with m.Elif(it.kw + 1 < K):
-                    m.d.sync += a["step_norm"]
-                with m.Elif(it.kh + 1 < K):
-                    m.d.sync += a["wrap_kw"]
+                    m.d.sync += [it.cb.eq(it.cb + KR), it.cbW.eq(it.cbW + KRW)]
+                with m.Elif(it.kw_more):
+                    m.d.sync += [it.kw.eq(it.kw + 1), it.acc_n.eq(it.acc_n + 1)]
+                with m.Elif(it.kh_more):
+                    m.d.sync += [it.kw.eq(0), it.kh.eq(it.kh + 1), it.acc_n.eq(it.acc_n + dKW)]
                 with m.Else():
-                    m.d.sync += a["wrap_kh"]
+                    m.d.sync += [it.kw.eq(0), it.kh.eq(0), it.cb.eq(it.cb + N), it.acc_n.eq(it.acc_n + dKH)]
             with m.Else():
                 m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0), it.cbW.eq(0)]
-                with m.If(a["more_blocks"]):
+                with m.If(it.more_blocks):
                     m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0), it.wchunk.eq(it.base),
                                  it.y0sW.eq(it.y0sW + BRsW), it.y0Wo.eq(it.y0Wo + BRWo), it.y0Wc.eq(it.y0Wc + BRWc),
                                  it.acc_n.eq(it.y0sW + BRsW)]
@@ -302,10 +352,10 @@ class Sequencer(wiring.Component):
                     m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
                                  it.acc_n.eq(0),
                                  it.tHWo.eq(it.tHWo + HWo),
-                                 it.och.eq(a["och2"]), it.t.eq(it.t + 1), it.cols.eq(a["cols2"]),
-                                 it.ext.eq(a["ext2"]), it.ntiles.eq(a["tiles2"]),
+                                 it.och.eq(it.och2), it.t.eq(it.t + 1), it.cols.eq(it.cols2),
+                                 it.ext.eq(it.ext2), it.ntiles.eq(it.tiles2),
                                  it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
-                                 it.end.eq(a["och2"] >= n_out)]
+                                 it.end.eq(it.end2)]
 
         cur, ld = It("cur"), It("ld")
         # weight chunks of the current full o-tile, one cycle behind ntiles (it is read only at the
@@ -314,7 +364,7 @@ class Sequencer(wiring.Component):
             m.d.sync += it.nqf.eq(Mux(image, nq_tap, it.ntiles * KK))
         # does `cur` have a successor? (same conditions as emit_advance, without stepping)
         cur_has_next = Signal()
-        m.d.comb += cur_has_next.eq(~cur.last | (cur.y0 + BR < Hc) | (cur.och + N < n_out))
+        m.d.comb += cur_has_next.eq(~cur.last | cur.more_blocks | ~cur.end2)
 
         # ---------------------------------------------------------------- weight loader
         ld_active, ld_r, ld_timer = Signal(), Signal(range(N)), Signal(range(N + 2))
@@ -345,21 +395,40 @@ class Sequencer(wiring.Component):
 
         # ---------------------------------------------------------------- issue state
         since = Signal(C16)  # cycles since the chunk's first issue
-        Pn = Signal(C16)  # pixels in the chunk
-        per = Signal(C16)  # max(P, N): STREAM length
+        Pn_m1 = Signal(C16)  # pixels in the chunk - 1
+        per_m1 = Signal(C16)  # max(P, N) - 1: STREAM length - 1
+        iss = Signal()  # STREAM still issuing (since < P)
         x, y = Signal(C16), Signal(C16)
         yy, xx = Signal(signed(SA)), Signal(signed(SA))  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
         out_row = Signal(32)  # output word of (o-tile, output row)
         macs_px = Signal(range(N * N + 1))
         c_first, c_last, c_newot = Signal(), Signal(), Signal()
         has_next = Signal()
+        # the chunk being streamed (`cur` steps to the next chunk in STREAM's first cycle)
+        c_t, c_och, c_cols = Signal(8), Signal(C16), Signal(range(N + 1))
+        c_rvm = Signal(N)  # row r < rows valid
+        c_xx0 = Signal(signed(SA))  # xx at the start of an output row
+
+        # SETUP's values for `cur`, registered from its state (stage 1, 2, 3 as in It)
+        s_yy, s_xx = Signal(signed(SA)), Signal(signed(SA))
+        s_left, s_saddr, s_outrow = Signal(32), Signal(32), Signal(32)
+        s_pn, s_pn_m1, s_macs = Signal(C16), Signal(C16), Signal(range(N * N + 1))
+        y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
+        m.d.sync += [s_yy.eq(y0s.as_signed() + Mux(image, 0, cur.kh) - P),
+                     s_xx.eq(Mux(image, 0, cur.kw).as_signed() - P),
+                     s_left.eq(HcWc - cur.y0Wc),  # pixels left in the o-tile (rows left * Wc)
+                     s_saddr.eq(Mux(image, cur.y0sW + cur.cbW + tconst, sbase + cur.acc_n)),
+                     s_outrow.eq(dst_base + cur.tHWo + cur.y0Wo),
+                     s_pn.eq(Mux(BRWc < s_left, BRWc, s_left)),  # rows_b * Wc, rows_b = min(BR, Hc - y0)
+                     s_macs.eq(cur.rv * cur.cols),
+                     s_pn_m1.eq(s_pn - 1)]
 
         # tags travel with the pixel: issue -> array -> accumulate -> requant -> write
         tag_layout = data.StructLayout({
             "valid": 1, "first": 1, "cfirst": 1, "clast": 1, "newot": 1, "pix": range(cfg.acc_depth),
             "t": 8, "och": C16, "cols": range(N + 1), "waddr": range(cfg.act_depth),
             "lb": range(cfg.line_depth), "xo": 1, "yo": 1})
-        depth = 2 * N + REQ_LATENCY
+        depth = AL + 2 + REQ_LATENCY
         tags = [Signal(tag_layout, name=f"tag{k}") for k in range(depth)]
         tag_in = Signal(tag_layout)
         m.d.sync += tags[0].eq(tag_in)
@@ -378,16 +447,15 @@ class Sequencer(wiring.Component):
         # mode), kept by addition in step with yy and xx: the read address is a register
         saddr = Signal(32)
         m.d.comb += [self.src_addr.eq(saddr), self.src_sel.eq(src)]
-        # tap mode: one replica read per row
+        # tap mode: one replica read per row; row r reads input (yy + cb + dkh_r, xx + kw_r), in
+        # bounds when c_ylo[r] <= yy < c_yhi[r] (set at SETUP from cb) and r_xlo[r] <= xx < r_xhi[r]
+        c_ylo = [Signal(signed(SA), name=f"c_ylo{r}") for r in range(N)]
+        c_yhi = [Signal(signed(SA), name=f"c_yhi{r}") for r in range(N)]
         for r in range(N):
-            yr = Signal(signed(SA), name=f"yr{r}")
-            xr = Signal(signed(SA), name=f"xr{r}")
             ar = Signal(signed(SA + 8), name=f"ar{r}")
-            m.d.comb += [yr.eq(yy + cur.cb + r_dkh[r]), xr.eq(xx + r_kw[r]),
-                         ar.eq(saddr + r_off[r]),
-                         self.img_addr[r].eq(ar)]
-            ok = (r < cur.rv) & (yr >= 0) & (yr < H) & (xr >= 0) & (xr < W)
-            m.d.comb += rmask[r].eq(Mux(image, ok, (r < cur.rv) & inb))
+            m.d.comb += [ar.eq(saddr + r_off[r]), self.img_addr[r].eq(ar)]
+            ok = (yy >= c_ylo[r]) & (yy < c_yhi[r]) & (xx >= r_xlo[r]) & (xx < r_xhi[r])
+            m.d.comb += rmask[r].eq(c_rvm[r] & Mux(image, ok, inb))
         m.d.comb += [self.img_re.eq(Mux(issuing & image, rmask, 0)),
                      self.src_re.eq(issuing & ~image & inb)]
 
@@ -483,6 +551,8 @@ class Sequencer(wiring.Component):
                     div_go.step()
                     kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
                     m.d.sync += [KR.eq(kr), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0), tr_dkhW.eq(0)]
+                    m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN)),
+                                 HW_c.eq(clamp(HW))]
                 with m.If((dcnt >= 2) & (dcnt <= 16)):
                     div_gi.step()
                     div_go.step()
@@ -493,17 +563,19 @@ class Sequencer(wiring.Component):
                     # whenever the layer is valid)
                     nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
                     m.d.sync += [HWo.eq(Hout * Wout), nq_tap.eq(Mux(KR != 0, nq, 0)),
-                                 in_words.eq(((cin + N - 1) >> LOGN) * HW), PW.eq(P * W), KRW.eq(KR * W),
+                                 in_words.eq(tin_c * HW_c), PW.eq(P * W), KRW.eq(KR * W),
                                  HcWc.eq(Hc * Wc), KW1.eq((K - 1) * W), dKW.eq(W - (K - 1)),
-                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1))]
+                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)), Wc_m1.eq(Wc - 1)]
                 with m.If(dcnt == 3):
-                    m.d.sync += [out_words.eq(((cout + N - 1) >> LOGN) * HWo), src_end.eq(src_base + in_words),
+                    m.d.sync += [HWo_c.eq(clamp(HWo)), src_end.eq(src_base + in_words),
                                  tiles_notri.eq((cin + N - 1) >> LOGN), KRKC.eq(KR * KCin),
                                  kb_last.eq((nq_tap - 1) * KR), dKH.eq(HW - KW1 - (K - 1)),
                                  sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
                 with m.If(dcnt == 4):
-                    m.d.sync += [dst_end.eq(dst_base + out_words), lastKC.eq((K - kb_last) * KCin)]
+                    m.d.sync += [out_words.eq(tout_c * HWo_c), lastKC.eq((K - kb_last) * KCin)]
                 with m.If(dcnt == 5):
+                    m.d.sync += dst_end.eq(dst_base + out_words)
+                with m.If(dcnt == 6):
                     # the shape checks that do not need the dividers
                     conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
                     m.d.sync += shape_a.eq(
@@ -518,7 +590,8 @@ class Sequencer(wiring.Component):
                     with m.If(dcnt == 2 + r):
                         m.d.sync += [r_dkh[r].eq(tr_dkh), r_kw[r].eq(tr_kw), r_ch[r].eq(tr_ch), r_dkhW[r].eq(tr_dkhW)]
                     with m.If(dcnt == 3 + r):
-                        m.d.sync += r_off[r].eq(r_dkhW[r] + r_kw[r])
+                        m.d.sync += [r_off[r].eq(r_dkhW[r] + r_kw[r]), r_hmd[r].eq(H - r_dkh[r]),
+                                     r_xlo[r].eq(-r_kw[r]), r_xhi[r].eq(W - r_kw[r])]
                 with m.If((dcnt >= 2) & (dcnt < 2 + N)):
                     wrap_c = tr_ch + 1 >= cin
                     wrap_k = wrap_c & (tr_kw + 1 >= K)
@@ -551,11 +624,13 @@ class Sequencer(wiring.Component):
                                  (p_base + ((n_out + N - 1) >> LOGN) > cfg.prm_depth))
                     m.d.sync += dec_err.eq(Mux(bad_desc, Error.BAD_DESCRIPTOR, Mux(bad_groups, Error.BAD_GROUPS,
                                                                                      Mux(bad_shape, Error.BAD_SHAPE, 0))))
+                with m.If(dcnt == DECODE_CYCLES - 3):
+                    # the iterators' derived registers settle in the last two cycles
+                    m.d.sync += cur.init() + ld.init()
                 with m.If(dcnt == DECODE_CYCLES - 1):
                     with m.If(dec_err != 0):
                         fail(dec_err)
                     with m.Else():
-                        m.d.sync += cur.init() + ld.init()
                         m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
                         m.next = "PRELOAD"
                 guard()
@@ -568,39 +643,38 @@ class Sequencer(wiring.Component):
             with m.State("SETUP"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
-                y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
-                yy_n = y0s.as_signed() + Mux(image, 0, cur.kh) - P
-                xx_n = Mux(image, 0, cur.kw).as_signed() - P
-                # rows_b * Wc with rows_b = min(BR, Hc - y0)
-                left = HcWc - cur.y0Wc
-                pn = Mux(BRWc < left, BRWc, left)
-                m.d.sync += [since.eq(0), Pn.eq(pn), per.eq(Mux(pn > N, pn, N)), x.eq(0), y.eq(cur.y0),
-                             yy.eq(yy_n), xx.eq(xx_n),
-                             saddr.eq(Mux(image, cur.y0sW + cur.cbW + tconst, sbase + cur.acc_n)),
-                             out_row.eq(dst_base + cur.tHWo + cur.y0Wo),
-                             macs_px.eq(cur.rv * cur.cols), c_first.eq(cur.first), c_last.eq(cur.last),
-                             c_newot.eq(cur.first & cur.b0), has_next.eq(cur_has_next),
-                             ld_timer.eq(Mux(cur_has_next, N, 0))]
+                m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
+                             iss.eq(s_pn != 0), x.eq(0), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
+                             saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
+                             c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
+                             has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
+                             c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
+                             c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
+                m.d.sync += [c_ylo[r].eq(-(cur.cb + r_dkh[r])) for r in range(N)]
+                m.d.sync += [c_yhi[r].eq(r_hmd[r] - cur.cb) for r in range(N)]
                 m.next = "STREAM"
                 guard()
             with m.State("STREAM"):
-                m.d.comb += [fsm_busy.eq(1), issuing.eq(since < Pn)]
+                m.d.comb += [fsm_busy.eq(1), issuing.eq(iss)]
                 m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
                 with m.If(issuing):
                     m.d.comb += [tag_in.valid.eq(1), tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
                                  tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
-                                 tag_in.pix.eq(since), tag_in.t.eq(cur.t), tag_in.och.eq(cur.och),
-                                 tag_in.cols.eq(cur.cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
+                                 tag_in.pix.eq(since), tag_in.t.eq(c_t), tag_in.och.eq(c_och),
+                                 tag_in.cols.eq(c_cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
                                  tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
-                    with m.If(x + 1 < Wc):
+                    with m.If(since == Pn_m1):
+                        m.d.sync += iss.eq(0)
+                    with m.If(x != Wc_m1):
                         m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1)), saddr.eq(saddr + Mux(S == 2, 2, 1))]
                     with m.Else():
-                        m.d.sync += [x.eq(0), xx.eq(Mux(image, 0, cur.kw).as_signed() - P), y.eq(y + 1),
+                        m.d.sync += [x.eq(0), xx.eq(c_xx0), y.eq(y + 1),
                                      yy.eq(yy + S), saddr.eq(saddr + rowjump)]
                         with m.If(~pool | y[0]):
                             m.d.sync += out_row.eq(out_row + Wout)
-                with m.If(since == per - 1):
+                with m.If(since == 0):
                     emit_advance(cur)
+                with m.If(since == per_m1):
                     with m.If(has_next):
                         m.next = "SETUP"
                     with m.Else():
@@ -622,31 +696,36 @@ class Sequencer(wiring.Component):
                         m.next = "FETCH"
                 guard()
 
-        # ---------------------------------------------------------------- accumulate (t + 2N)
-        pre, tA = tags[2 * N - 2], tags[2 * N - 1]
+        # ---------------------------------------------------------------- accumulate (t + 1 + AL)
+        # tA: the array's sums plus the bias (first chunk) or the accumulator read (others); tB,
+        # one cycle later: that sum registered, written back (not the last chunk), fed to the
+        # requantizer (conv) or to the logits (classifier). A pixel's next read of the same
+        # accumulator comes a chunk later (N + 1 cycles at least), long after its write.
+        pre, tA, tB = tags[AL - 1], tags[AL], tags[AL + 1]
         m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre.valid & ~pre.cfirst),
                      self.p_addr.eq(p_base + pre.t), self.p_re.eq(pre.valid & pre.newot)]
-        prm = Signal(64 * N)
+        prm = Signal(64 * N)  # parameters of tB's o-tile (latched at tA's first pixel of an o-tile)
         prm_now = Signal(64 * N)
         m.d.comb += prm_now.eq(Mux(tA.newot, self.p_data, prm))
         with m.If(tA.valid & tA.newot):
             m.d.sync += prm.eq(self.p_data)
         acc_new = [Signal(signed(32), name=f"acc_new{c}") for c in range(N)]
         for c in range(N):
-            lane = prm_now.word_select(c, 64)
-            bias = lane[0:32].as_signed()
+            bias = prm_now.word_select(c, 64)[0:32].as_signed()
             prev = acc_rd.data.word_select(c, 32).as_signed()
-            m.d.comb += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias, prev))
+            with m.If(tA.valid):
+                m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias, prev))
+            lane = prm.word_select(c, 64)
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(lane[32:48]), req.s[c].eq(lane[48:54]),
                          self.lg_data[c].eq(acc_new[c])]
-        m.d.comb += [acc_wr.addr.eq(tA.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tA.valid & ~tA.clast),
-                     req.relu.eq(relu), req.valid.eq(tA.valid & tA.clast & (kind == KIND_CONV))]
-        cls_write = tA.valid & tA.clast & (kind == KIND_CLASSIFIER)
-        m.d.comb += [self.lg_base.eq(tA.och),
-                     self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tA.cols for c in range(N)]), 0))]
+        m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB.valid & ~tB.clast),
+                     req.relu.eq(relu), req.valid.eq(tB.valid & tB.clast & (kind == KIND_CONV))]
+        cls_write = tB.valid & tB.clast & (kind == KIND_CLASSIFIER)
+        m.d.comb += [self.lg_base.eq(tB.och),
+                     self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tB.cols for c in range(N)]), 0))]
 
-        # ---------------------------------------------------------------- pool and write (t + 2N + 3)
-        tW = tags[2 * N - 1 + REQ_LATENCY]
+        # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
+        tW = tags[AL + 1 + REQ_LATENCY]
         yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
         for c in range(N):
             m.d.comb += yv[c].eq(Mux(c < tW.cols, req.y[c], 0))
@@ -665,8 +744,10 @@ class Sequencer(wiring.Component):
                      self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*yv)))]
 
         # ---------------------------------------------------------------- counter increments
+        # registered: an increment lands in its counter one cycle after the event (the counters'
+        # final values are the same; the host reads them after STATUS.DONE)
         inc = self.inc
-        m.d.comb += [
+        m.d.sync += [
             inc.BUSY_CYCLES.eq(busy),
             inc.MACS.eq(Mux(issuing, macs_px, 0)),
             inc.GATED_PE_CYCLES.eq(Mux(busy, N * N - Mux(issuing, macs_px, 0), 0)),

@@ -21,9 +21,10 @@ Flow:
    is counted in the resources; its size is in the report (``wrapper``: about one FF per AXI
    signal, one LUT per three outputs).
 3. Yosys ``synth_ecp5`` / ``synth_ice40 -dsp``, flattening the design. ``--dsp datapath`` (the
-   default, ECP5 only) maps only the array's PE multipliers and the requantizer's multipliers to
-   MULT18X18D; the sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or
-   constant multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT
+   default, ECP5 only) maps only the array's PE multipliers and the requantizer's high-half
+   multipliers to MULT18X18D (one per PE, one per lane: N*N + N); the requantizer's 16x16
+   low halves and the sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or
+   constant multiplications that Yosys would otherwise put into ~33 MULT18X18D) become LUT
    logic. ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
 4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
    when the target is missed, a fixed seed, ``--router router2``) with ``--report`` for
@@ -57,7 +58,8 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
-__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat", "main"]
+__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat",
+           "logic_depth", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
@@ -106,6 +108,9 @@ _RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="
 # flattened names (``$flatten\dut.\seq.\array.\pe_0_0.$mul$...``), from hw/accel.py's submodule
 # names (seq -> array -> pe_R_C, seq -> requant).
 _DATAPATH_PATTERNS = (r"*/*\seq.\array.\pe_*", r"*/*\seq.\requant.*")
+# ... less the requantizer's 16x16 low-half products (hw.postproc._Mul16): LUT logic, so a lane
+# takes one MULT18X18D (8x8 on the ECP5-45F: 64 PE + 8 lane multipliers = its 72)
+_LUT_PATTERNS = (r"*/*\seq.\requant.\lutmul_*",)
 
 
 class ToolError(RuntimeError):
@@ -200,7 +205,7 @@ def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str
             "proc -latches error", "check", "flatten", "tribuf -logic", "deminout", "opt_expr",
             "check", "opt_clean", "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt",
             "opt_clean", "share", "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean",
-            f"select -set dpmul */t:$mul {pats} %i",
+            f"select -set dpmul */t:$mul {pats} %i " + " ".join(f"{p} %d" for p in _LUT_PATTERNS),
             "techmap -map +/mul2dsp.v -D DSP_A_MAXWIDTH=18 -D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 "
             "-D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18 @dpmul",
             "techmap -map +/lattice/dsp_map_18x18.v",
@@ -349,6 +354,101 @@ def critical_path(report: dict) -> dict | None:
                 through=[_short_cell(c) for c in cells])
 
 
+# Logic depth of the Yosys netlist: the deepest register-to-register path in unit delays, a
+# structural estimate that needs no place and route (nextpnr's post-placement report has no
+# critical path, and routing a congested design may not finish). Per family: combinational cell
+# types -> (output ports, unit delay, carry-in port or None); sequential types -> output ports.
+_DEPTH_COMB = {
+    "ecp5": {"LUT4": (("Z",), 1.0, None), "PFUMX": (("Z",), 0.5, None), "L6MUX21": (("Z",), 0.5, None),
+             "CCU2C": (("S0", "S1", "COUT"), 1.0, "CIN")},
+    "ice40": {"SB_LUT4": (("O",), 1.0, None), "SB_CARRY": (("CO",), 1.0, "CI")},
+}
+_DEPTH_SEQ = {
+    "ecp5": {"TRELLIS_FF": ("Q",), "DP16KD": ("DO",), "MULT18X18D": ("P",), "TRELLIS_DPR16X4": ("DO",)},
+    "ice40": {"SB_RAM40_4K": ("RDATA",), "SB_MAC16": ("O",), "SB_SPRAM256KA": ("DATAOUT",)},
+}
+_CARRY_STEP = 0.1  # along a carry chain (cell to cell through the carry-in)
+
+
+def logic_depth(netlist: dict, family: str) -> dict | None:
+    """The deepest path of a Yosys JSON netlist (one flattened top module) between sequential
+    cells, in unit delays (LUT 1, wide mux 0.5, carry: 1 to enter a chain, 0.1 per cell along
+    it): its score, LUT levels, carry cells, and start and end nets. None without such a path."""
+    comb, seq = _DEPTH_COMB[family], _DEPTH_SEQ[family]
+    (mod,) = [m for m in netlist["modules"].values() if m.get("attributes", {}).get("top")] or \
+        list(netlist["modules"].values())[:1]
+    names = {}
+    for name, net in mod["netnames"].items():
+        for b in net["bits"]:
+            if isinstance(b, int) and (b not in names or name.count("$") < names[b].count("$")):
+                names[b] = name
+    driver, ends = {}, []
+    for cname, c in mod["cells"].items():
+        t, conn = c["type"], c["connections"]
+        if t in comb:
+            outs = comb[t][0]
+            for port, bits in conn.items():
+                if port in outs:
+                    for b in bits:
+                        if isinstance(b, int):
+                            driver[b] = cname
+        elif t.startswith(("TRELLIS_FF", "SB_DFF")) or t in seq:
+            outs = seq.get(t, ("Q",))
+            for port, bits in conn.items():
+                if port.startswith(outs):
+                    continue
+                if port in ("CLK", "CLKA", "CLKB", "C", "RCLK", "WCLK", "CLOCK"):
+                    continue
+                ends += [b for b in bits if isinstance(b, int)]
+    best = {}  # bit -> (score, luts, carries, previous bit)
+
+    def arrive(b0):
+        stack = [(b0, False)]
+        while stack:
+            b, expanded = stack.pop()
+            if not expanded and b in best:
+                continue
+            c = driver.get(b)
+            if c is None:  # a sequential cell's output, a port or a constant
+                best[b] = (0.0, 0, 0, None)
+                continue
+            cell = mod["cells"][c]
+            outs, unit, cin = comb[cell["type"]]
+            ins = [(q, p) for p, bits in cell["connections"].items() if p not in outs
+                   for q in bits if isinstance(q, int)]
+            if not expanded:
+                best[b] = None  # on the stack: a combinational loop back to it is ignored
+                stack.append((b, True))
+                stack += [(q, False) for q, _ in ins if q not in best]
+                continue
+            top = (0.0, 0, 0, None)
+            for q, p in ins:
+                if best.get(q) is None:
+                    continue
+                a, luts, carries, _ = best[q]
+                cand = (a + (_CARRY_STEP if p == cin else unit), luts + (cin is None and unit == 1.0),
+                        carries + (cin is not None), q)
+                if cand[0] > top[0]:
+                    top = cand
+            best[b] = top
+
+    worst = None
+    for b in ends:
+        arrive(b)
+        if best.get(b) and (worst is None or best[b][0] > best[worst][0]):
+            worst = b
+    if worst is None or best[worst][0] == 0:
+        return None
+    score, luts, carries, _ = best[worst]
+    start = worst
+    while best.get(start) and best[start][3] is not None:
+        start = best[start][3]
+    src, dst = _short_cell(names.get(start, "?")), _short_cell(names.get(worst, "?"))
+    line = (f"{src} -> {dst}: {score:.1f} unit delays ({luts} LUT levels, {carries} carry cells; "
+            f"logic depth of the netlist, no routing)")
+    return dict(line=line, score=round(score, 2), lut_levels=luts, carry_cells=carries, start=src, end=dst)
+
+
 # --------------------------------------------------------------------------------------------
 # the flow
 
@@ -423,10 +523,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             return os.path.relpath(Path(p).resolve(), work.resolve())
 
         script = yosys_script(dev.family, [rel(vpath), rel(wpath)], WRAPPER_TOP,
-                              rel(stat_json), rel(netlist) if pnr else None, dsp, lut_map)
+                              rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map)
         key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
         cached = (use_cache and key_file.exists() and key_file.read_text().strip() == key
-                  and stat_json.exists() and (netlist.exists() or not pnr))
+                  and stat_json.exists() and (netlist.exists() or not lut_map))
         if cached:
             rep["times_s"]["yosys"] = json.loads((work / "yosys_time.json").read_text())["seconds"]
             rep["yosys_cached"] = True
@@ -450,6 +550,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         verdict = fit_check(dev, res)
         log(f"[synth] Yosys: {res['luts']} LUT4 (lower bound), {res['ffs']} FF, {res['dsp']} DSP, "
             f"{res['bram']} BRAM ({rep['times_s']['yosys']} s)")
+        if lut_map:
+            rep["logic_depth"] = logic_depth(json.loads(netlist.read_text()), dev.family)
+            if rep["logic_depth"]:
+                log(f"[synth] deepest logic: {rep['logic_depth']['line']}")
         if verdict:
             rep.update(fits=False, fit=verdict, status="does_not_fit")
             log(f"[synth] {verdict}")

@@ -337,11 +337,13 @@ def test_rw_registers_read_back(seed):
             chan = values[("CHAN", j)]
             assert ctx.get(b.chan[j].out_groups) == chan & 0xFF, ms.msg(f"chan[{j}]")
             assert ctx.get(b.chan[j].in_groups) == chan >> 8, ms.msg(f"chan[{j}]")
+            ctx.set(b.desc_idx, j)  # the sequencer's read port of the descriptor table
             for i in range(DESC_WORDS):
-                assert ctx.get(b.desc[j][i]) == values[(f"DESC_W{i}", j)], ms.msg(f"desc[{j}][{i}]")
+                assert ctx.get(b.desc[i]) == values[(f"DESC_W{i}", j)], ms.msg(f"desc[{j}][{i}]")
         # The descriptor at 0x400 + 32j + 4i is word i of descriptor j.
         j = SMALL.n_desc - 1
-        assert (await ms.read(0x400 + 32 * j + 4 * 3))[0] == ctx.get(b.desc[j][3])
+        ctx.set(b.desc_idx, j)
+        assert (await ms.read(0x400 + 32 * j + 4 * 3))[0] == ctx.get(b.desc[3])
 
     run(h, body, seed)
 
@@ -642,7 +644,7 @@ def test_converts_to_verilog():
         "awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp",
         "bvalid", "bready", "araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid",
         "rready")]
-    ports += ["start", "abort", "clear_counters", "busy", "first_layer", "chan", "desc",
+    ports += ["start", "abort", "clear_counters", "busy", "first_layer", "chan", "desc_idx", "desc",
               "status_code", "layer_cycles", "counters__macs", "bus_rd_bytes", "bus_wr_bytes"]
     for w in regmap(cfg).windows:
         ports += [f"{w.name.lower()}_{s}" for s in ("addr", "wdata", "wen", "re", "rdata")]

@@ -19,7 +19,7 @@ from hw.regmap import (
     counter_offset, decode_descriptor, desc_field, encode_descriptor, markdown, regmap,
 )
 
-ARRAYS = ["2x2", "8x8", "16x16"]
+ARRAYS = ["4x4", "8x8", "16x16"]
 BUFFERS = ("IMG", "ACTA", "ACTB", "WGT", "PRM", "ACC", "LINE", "LOGIT")
 
 
@@ -66,6 +66,9 @@ def test_parse_array():
     for bad in ("8x4", "1x1", "17x17", "8", "x8", "8x8x8", "", None):
         with pytest.raises(ValueError, match=r"^array must be RxC with R == C in 2\.\.16, e\.g\. 8x8$"):
             parse_array(bad)
+    for small in ("2x2", "3x3", "12x12"):  # the sequencer: a power of two, at least 4x4
+        with pytest.raises(ValueError, match=r"power-of-two array of at least 4x4"):
+            parse_array(small)
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def test_descriptor_layout_matches_words():
 # Documentation
 
 
-@pytest.mark.parametrize("array", ["2x2", "8x8"])
+@pytest.mark.parametrize("array", ["4x4", "8x8"])
 def test_markdown_lists_everything(array):
     cfg = parse_array(array)
     text = markdown(cfg)
