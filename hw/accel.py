@@ -130,10 +130,12 @@ class Accelerator(wiring.Component):
 
         # logits: registers written by the sequencer, read through the LOGITS window
         logits = [Signal(signed(32), name=f"logit{i}") for i in range(cfg.max_classes)]
+        # o-tiles start at multiples of N, so class i only ever comes from lane i % N (no
+        # N-way multiplexer per logit)
         for i in range(cfg.max_classes):
-            for c in range(N):
-                with m.If(seq.lg_we[c] & (seq.lg_base + c == i)):
-                    m.d.sync += logits[i].eq(seq.lg_data[c])
+            c = i % N
+            with m.If(seq.lg_we[c] & (seq.lg_base == i - c)):
+                m.d.sync += logits[i].eq(seq.lg_data[c])
         lg_rdata = Signal(32)
         with m.If(bus.logits_re):
             m.d.sync += lg_rdata.eq(Cat(*logits).word_select(bus.logits_addr, 32))

@@ -5,7 +5,7 @@ exists in the map (and in the README, and in the host driver).
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, Value, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -255,13 +255,26 @@ class ControlBus(wiring.Component):
 
         # Register decode: one switch drives the hit flag and the value read; writes reuse that
         # value, so a write's read-modify-write (for wstrb) costs no second multiplexer.
+        # The hit flags (register / which window) are decoded from the incoming AW/AR address
+        # and registered with it, so no address compare sits in front of the FSM or the data
+        # multiplexers (the address register drives the memories across the chip).
         reg_hit = Signal()
         reg_rdata = Signal(32)
         with m.Switch(word):
             for reg in rm.registers:
                 for j, off in enumerate(reg.offsets):
                     with m.Case(off >> 2):
-                        m.d.comb += [reg_hit.eq(1), reg_rdata.eq(self._read_word(reg, j))]
+                        m.d.comb += reg_rdata.eq(self._read_word(reg, j))
+        aw_fire0 = self.s_axil_awvalid & self.s_axil_awready
+        cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
+        m.d.comb += cap.eq(Mux(aw_fire0, self.s_axil_awaddr, self.s_axil_araddr))
+        cap_reg_hit = Signal()
+        with m.Switch(cap[2:]):
+            for reg in rm.registers:
+                for off in reg.offsets:
+                    with m.Case(off >> 2):
+                        m.d.comb += cap_reg_hit.eq(1)
+        load_hits = [reg_hit.eq(cap_reg_hit)]
 
         strb_mask = Signal(32)
         pulses = Signal(32)  # w1 fields
@@ -297,7 +310,7 @@ class ControlBus(wiring.Component):
             lg = _log2(w.stride)
             p = w.name.lower()
             hit = Signal(name=f"{p}_hit")
-            m.d.comb += hit.eq((addr >= w.base) & (addr < w.end))
+            load_hits.append(hit.eq((cap >= w.base) & (cap < w.end)))
             entry = (addr[lg:] - (w.base >> lg))[:_window_addr_bits(w)]
             slot = addr[2:lg] if lg > 2 else Const(0, 1)
             rdat = getattr(self, f"{p}_rdata")
@@ -349,14 +362,14 @@ class ControlBus(wiring.Component):
                                              | self.s_axil_wvalid)),
                 ]
                 with m.If(aw_fire):
-                    m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1)]
+                    m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1), *load_hits]
                 with m.If(w_fire):
                     m.d.sync += [wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
                                  w_got.eq(1)]
                 with m.If((aw_got | aw_fire) & (w_got | w_fire)):
                     m.next = "WRITE"
                 with m.Elif(ar_fire):
-                    m.d.sync += addr.eq(self.s_axil_araddr)
+                    m.d.sync += [addr.eq(self.s_axil_araddr), *load_hits]
                     m.next = "READ"
             with m.State("WRITE"):
                 m.d.comb += write_now.eq(1)

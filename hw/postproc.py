@@ -12,20 +12,6 @@ _PROD_BITS = 48  # |acc * M| <= 2**31 * (2**16 - 1) < 2**47: signed(48) holds ev
 _SUM_BITS = 49  # product + rounding constant (<= 2**46): signed(49) with room to spare
 
 
-class _Mul16(wiring.Component):
-    """Registered 16 x 16 -> 32-bit unsigned product (``p`` takes ``a * b`` when ``en``); a
-    submodule of its own so the FPGA flow can leave it out of the DSP mapping."""
-
-    def __init__(self):
-        super().__init__({"a": In(16), "b": In(16), "en": In(1), "p": Out(32)})
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.en):
-            m.d.sync += self.p.eq(self.a * self.b)
-        return m
-
-
 class Requant(wiring.Component):
     """``n`` requantization lanes, pipelined, one vector per cycle.
 
@@ -109,22 +95,14 @@ class Requant(wiring.Component):
             m.d.sync += relu2.eq(relu1)
 
         for i in range(self._n):
-            # Stage 1: the product in two halves, acc * m = (acc_hi * m) << 16 + acc_lo * m with
-            # acc_hi = acc[16:32] (signed) and acc_lo = acc[0:16] (unsigned): the high half is
-            # one 18x18 multiplier (a DSP block), the low half a 16x16 multiplier in the
-            # submodule lutmul_<i> (the FPGA flow builds it from LUTs, so a lane takes one DSP
-            # block, not two); shift amount saturated to 47.
-            m.submodules[f"lutmul_{i}"] = lut = _Mul16()
-            p_hi = Signal(signed(33), name=f"p_hi_{i}")
+            # Stage 1: product (a single multiplier), shift amount saturated to 47.
+            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
             s1 = Signal(range(S_MAX + 1), name=f"s1_{i}")
-            m.d.comb += [lut.a.eq(self.acc[i][0:16]), lut.b.eq(self.m[i]), lut.en.eq(self.valid)]
             with m.If(self.valid):
                 m.d.sync += [
-                    p_hi.eq(self.acc[i][16:32].as_signed() * self.m[i]),
+                    prod.eq(self.acc[i] * self.m[i]),
                     s1.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
                 ]
-            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
-            m.d.comb += prod.eq((p_hi << 16) + lut.p)
 
             # Stage 2: round half up (no shift yet).
             rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46

@@ -19,7 +19,7 @@ Timing structure (for FPGA clock rates): DECODE gives every product and check a 
 own; the chunk iterators register everything derived from their state (see ``It``); SETUP only
 copies registers; STREAM keeps its read addresses and bounds in registers stepped by addition.
 """
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -370,16 +370,25 @@ class Sequencer(wiring.Component):
         ld_active, ld_r, ld_timer = Signal(), Signal(range(N)), Signal(range(N + 2))
         ld_go = Signal()  # set to start a load next cycle
         wl_valid, wl_row, wl_rv, wl_cols = Signal(), Signal(range(N)), Signal(range(N + 1)), Signal(range(N + 1))
-        w_word = Signal(32)
-        m.d.comb += w_word.eq(w_base + (ld.wchunk << LOGN) + ld_r)
+        # the weight word read (w_base + wchunk * N + ld_r, mod 2**32) and whether it is past the
+        # weight memory: registers, set when a load starts and stepped with ld_r
+        w_word, w_over = Signal(32), Signal()
         m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & (ld_r < ld.rv))]
         ld_overflow = Signal()
-        m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & (w_word >= cfg.wgt_depth))
+        m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & w_over)
         m.d.sync += [wl_valid.eq(ld_active), wl_row.eq(ld_r), wl_rv.eq(ld.rv), wl_cols.eq(ld.cols)]
+
+        def ld_start():
+            first_word = Signal(32)
+            m.d.comb += first_word.eq(w_base + (ld.wchunk << LOGN))
+            return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth)]
+
         with m.If(ld_go):
-            m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
+            m.d.sync += ld_start()
         with m.Elif(ld_active):
-            m.d.sync += ld_r.eq(ld_r + 1)
+            next_word = Signal(32)
+            m.d.comb += next_word.eq(w_word + 1)
+            m.d.sync += [ld_r.eq(ld_r + 1), w_word.eq(next_word), w_over.eq(next_word >= cfg.wgt_depth)]
             with m.If(ld_r == N - 1):
                 m.d.sync += ld_active.eq(0)
                 emit_advance(ld)
@@ -479,6 +488,17 @@ class Sequencer(wiring.Component):
 
         # ---------------------------------------------------------------- FSM
         dcnt = Signal(range(DECODE_CYCLES + 1))
+
+        def mul2(dst, a, b, cycle):
+            """``dst = a * b`` over two DECODE cycles: ``a`` times the low and the high byte of
+            ``b`` at ``cycle``, their sum at ``cycle + 1`` (valid from ``cycle + 2``)."""
+            a, b = Value.cast(a), Value.cast(b)
+            lo = Signal(len(a) + 8, name=f"{dst.name}_lo")
+            hi = Signal(len(a) + len(b) - 8, name=f"{dst.name}_hi")
+            with m.If(dcnt == cycle):
+                m.d.sync += [lo.eq(a * b[:8]), hi.eq(a * b[8:])]
+            with m.If(dcnt == cycle + 1):
+                m.d.sync += dst.eq(lo + (hi << 8))
         drain = Signal(range(drain_cycles(N) + 1))
         lcnt = Signal(32)
         fsm_busy = Signal()  # every state but IDLE
@@ -538,7 +558,7 @@ class Sequencer(wiring.Component):
                 with m.If(dcnt == 0):
                     ho = ((H + 2 * P - K) >> (S == 2)) + 1
                     wo = ((W + 2 * P - K) >> (S == 2)) + 1
-                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), KK.eq(K * K), KCin.eq(K * cin), HW.eq(H * W),
+                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), KK.eq(K * K), KCin.eq(K * cin),
                                  sW.eq(Mux(S == 2, W << 1, W))]
                     div_gi.start(cin, G)
                     div_go.start(cout, G)
@@ -551,8 +571,7 @@ class Sequencer(wiring.Component):
                     div_go.step()
                     kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
                     m.d.sync += [KR.eq(kr), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0), tr_dkhW.eq(0)]
-                    m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN)),
-                                 HW_c.eq(clamp(HW))]
+                    m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN))]
                 with m.If((dcnt >= 2) & (dcnt <= 16)):
                     div_gi.step()
                     div_go.step()
@@ -562,20 +581,29 @@ class Sequencer(wiring.Component):
                     # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
                     # whenever the layer is valid)
                     nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
-                    m.d.sync += [HWo.eq(Hout * Wout), nq_tap.eq(Mux(KR != 0, nq, 0)),
-                                 in_words.eq(tin_c * HW_c), PW.eq(P * W), KRW.eq(KR * W),
-                                 HcWc.eq(Hc * Wc), KW1.eq((K - 1) * W), dKW.eq(W - (K - 1)),
+                    m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), HW_c.eq(clamp(HW)), PW.eq(P * W), KRW.eq(KR * W),
+                                 KW1.eq((K - 1) * W), dKW.eq(W - (K - 1)),
                                  rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)), Wc_m1.eq(Wc - 1)]
                 with m.If(dcnt == 3):
-                    m.d.sync += [HWo_c.eq(clamp(HWo)), src_end.eq(src_base + in_words),
+                    m.d.sync += [in_words.eq(tin_c * HW_c),
                                  tiles_notri.eq((cin + N - 1) >> LOGN), KRKC.eq(KR * KCin),
                                  kb_last.eq((nq_tap - 1) * KR), dKH.eq(HW - KW1 - (K - 1)),
                                  sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
                 with m.If(dcnt == 4):
-                    m.d.sync += [out_words.eq(tout_c * HWo_c), lastKC.eq((K - kb_last) * KCin)]
+                    m.d.sync += [HWo_c.eq(clamp(HWo)), src_end.eq(src_base + in_words),
+                                 lastKC.eq((K - kb_last) * KCin)]
                 with m.If(dcnt == 5):
-                    m.d.sync += dst_end.eq(dst_base + out_words)
+                    m.d.sync += out_words.eq(tout_c * HWo_c)
                 with m.If(dcnt == 6):
+                    m.d.sync += dst_end.eq(dst_base + out_words)
+                # the 16 x 16 products over two cycles each (two 16 x 8 halves, then their sum)
+                mul2(HW, H, W, 0)
+                mul2(HWo, Hout, Wout, 2)
+                mul2(HcWc, Hc, Wc, 2)
+                mul2(BRsW, BR, sW, 19)
+                mul2(BRWo, Mux(pool, BR >> 1, BR), Wout, 19)
+                mul2(BRWc, BR, Wc, 19)
+                with m.If(dcnt == 7):
                     # the shape checks that do not need the dividers
                     conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
                     m.d.sync += shape_a.eq(
@@ -604,7 +632,6 @@ class Sequencer(wiring.Component):
                                  n_in.eq(Mux(image, cin, gi * div_gi.q)),
                                  n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, go * div_go.q))]
                 with m.If(dcnt == 19):
-                    m.d.sync += [BRsW.eq(BR * sW), BRWo.eq(Mux(pool, BR >> 1, BR) * Wout), BRWc.eq(BR * Wc)]
                     m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
                     m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
                 with m.If(dcnt == 20):
@@ -631,7 +658,7 @@ class Sequencer(wiring.Component):
                     with m.If(dec_err != 0):
                         fail(dec_err)
                     with m.Else():
-                        m.d.sync += [ld_active.eq(1), ld_r.eq(0)]
+                        m.d.sync += ld_start()
                         m.next = "PRELOAD"
                 guard()
             with m.State("PRELOAD"):
@@ -744,15 +771,18 @@ class Sequencer(wiring.Component):
                      self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*yv)))]
 
         # ---------------------------------------------------------------- counter increments
-        # registered: an increment lands in its counter one cycle after the event (the counters'
-        # final values are the same; the host reads them after STATUS.DONE)
+        # registered: an increment lands in its counter one cycle after the event (two for IMG_RD,
+        # counted from the registered read enables); the counters' final values are the same,
+        # and the host reads them after STATUS.DONE
+        img_re_d = Signal(N)
+        m.d.sync += img_re_d.eq(self.img_re)
         inc = self.inc
         m.d.sync += [
             inc.BUSY_CYCLES.eq(busy),
             inc.MACS.eq(Mux(issuing, macs_px, 0)),
             inc.GATED_PE_CYCLES.eq(Mux(busy, N * N - Mux(issuing, macs_px, 0), 0)),
             inc.STALL_CYCLES.eq(busy & ~issuing),
-            inc.IMG_RD.eq(sum((self.img_re[r] for r in range(N)), Const(0, 8))),
+            inc.IMG_RD.eq(sum((img_re_d[r] for r in range(N)), Const(0, 8))),
             inc.ACTA_RD.eq(self.src_re & (src == BUF_A)), inc.ACTB_RD.eq(self.src_re & (src == BUF_B)),
             inc.ACTA_WR.eq(self.dst_we & (dst == BUF_A)), inc.ACTB_WR.eq(self.dst_we & (dst == BUF_B)),
             inc.WGT_RD.eq(self.w_re), inc.PRM_RD.eq(self.p_re), inc.ACC_RD.eq(acc_rd.en), inc.ACC_WR.eq(acc_wr.en),

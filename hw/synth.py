@@ -21,11 +21,12 @@ Flow:
    is counted in the resources; its size is in the report (``wrapper``: about one FF per AXI
    signal, one LUT per three outputs).
 3. Yosys ``synth_ecp5`` / ``synth_ice40 -dsp``, flattening the design. ``--dsp datapath`` (the
-   default, ECP5 only) maps only the array's PE multipliers and the requantizer's high-half
-   multipliers to MULT18X18D (one per PE, one per lane: N*N + N); the requantizer's 16x16
-   low halves and the sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or
-   constant multiplications that Yosys would otherwise put into ~33 MULT18X18D) become LUT
-   logic. ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
+   default, ECP5 only) maps only the array's PE multipliers and the requantizer's multipliers to
+   MULT18X18D (one per PE, two per lane: N*N + 2N); the sequencer's shape/address arithmetic
+   (``H * W`` and the like, ~30 small or constant multiplications that Yosys would otherwise put
+   into ~33 MULT18X18D) becomes LUT logic. When the device has fewer DSP blocks than N*N + 2N,
+   the last PE rows keep LUT multipliers (``lut_pe_rows``: 8x8 on the ECP5-45F, one row).
+   ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
 4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
    when the target is missed, a fixed seed, ``--router router2``) with ``--report`` for
    utilisation, Fmax and the critical path. ``--no-route`` stops after placement (Fmax is then
@@ -108,9 +109,15 @@ _RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="
 # flattened names (``$flatten\dut.\seq.\array.\pe_0_0.$mul$...``), from hw/accel.py's submodule
 # names (seq -> array -> pe_R_C, seq -> requant).
 _DATAPATH_PATTERNS = (r"*/*\seq.\array.\pe_*", r"*/*\seq.\requant.*")
-# ... less the requantizer's 16x16 low-half products (hw.postproc._Mul16): LUT logic, so a lane
-# takes one MULT18X18D (8x8 on the ECP5-45F: 64 PE + 8 lane multipliers = its 72)
-_LUT_PATTERNS = (r"*/*\seq.\requant.\lutmul_*",)
+
+
+def lut_pe_rows(n: int, dsp_capacity: int) -> int:
+    """PE rows whose multipliers the "datapath" policy builds from LUTs so the DSP blocks
+    suffice: the datapath needs N*N (PEs) + 2N (requantizer lanes, 32 x 17 bits each), and
+    whole rows from the bottom of the array move to LUTs (an int8 product is a small LUT
+    multiplier; a requantizer lane is not). 0 when everything fits."""
+    excess = n * n + 2 * n - dsp_capacity
+    return 0 if excess <= 0 else min(n, -(-excess // n))
 
 
 class ToolError(RuntimeError):
@@ -186,10 +193,11 @@ def pin_constraints(dev: Device) -> str | None:
 
 
 def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str | None,
-                 dsp: str = "datapath", lut_map: bool = True) -> str:
+                 dsp: str = "datapath", lut_map: bool = True, n: int = 0, lut_rows: int = 0) -> str:
     """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is "datapath" or "all".
     ``lut_map=False`` stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and
-    flip-flops are mapped, logic is left as generic gates (the quick smoke test)."""
+    flip-flops are mapped, logic is left as generic gates (the quick smoke test). ``lut_rows``:
+    the last rows of the N x N (``n``) array keep LUT multipliers (see ``lut_pe_rows``)."""
     read = "\n".join(f"read_verilog {f}" for f in files)
     stop = "" if lut_map else "map_luts"
     if family == "ice40":
@@ -205,7 +213,8 @@ def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str
             "proc -latches error", "check", "flatten", "tribuf -logic", "deminout", "opt_expr",
             "check", "opt_clean", "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt",
             "opt_clean", "share", "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean",
-            f"select -set dpmul */t:$mul {pats} %i " + " ".join(f"{p} %d" for p in _LUT_PATTERNS),
+            f"select -set dpmul */t:$mul {pats} %i"
+            + "".join(f" */*\\seq.\\array.\\pe_{r}_* %d" for r in range(n - lut_rows, n)),
             "techmap -map +/mul2dsp.v -D DSP_A_MAXWIDTH=18 -D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 "
             "-D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18 @dpmul",
             "techmap -map +/lattice/dsp_map_18x18.v",
@@ -497,7 +506,9 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     stem = (f"{array}_{device}" + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
             + ("" if route or not pnr else "_placed"))
     report_path = out_dir / f"{stem}.json"
-    work = out_dir / (f"{array}_{dev.family}_{dsp}" + ("" if lut_map else "_nolut"))
+    lut_rows = lut_pe_rows(cfg.rows, dev.capacity["dsp"]) if dev.family == "ecp5" and dsp == "datapath" else 0
+    work = out_dir / (f"{array}_{dev.family}_{dsp}" + (f"_lutpe{lut_rows}" if lut_rows else "")
+                      + ("" if lut_map else "_nolut"))
     work.mkdir(parents=True, exist_ok=True)
 
     rep = dict(array=array, device=device, part=dev.part, family=dev.family, dsp_policy=dsp,
@@ -523,7 +534,12 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             return os.path.relpath(Path(p).resolve(), work.resolve())
 
         script = yosys_script(dev.family, [rel(vpath), rel(wpath)], WRAPPER_TOP,
-                              rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map)
+                              rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map,
+                              n=cfg.rows, lut_rows=lut_rows)
+        rep["lut_pe_rows"] = lut_rows
+        if lut_rows:
+            log(f"[synth] {cfg.rows * cfg.rows + 2 * cfg.rows} datapath multipliers, {dev.capacity['dsp']} DSP "
+                f"blocks: the last {lut_rows} PE row(s) use LUT multipliers")
         key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
         cached = (use_cache and key_file.exists() and key_file.read_text().strip() == key
                   and stat_json.exists() and (netlist.exists() or not lut_map))

@@ -35,9 +35,8 @@ def _smoke(tmp_path, lut_map):
     res = rep["resources"]
     for key in ("ffs", "dsp", "bram", "carry", "lut4" if lut_map else "gates"):
         assert res[key] > 0, (key, res)
-    # DSP policy "datapath": one MULT18X18D per PE and one per requantizer lane (its high half,
-    # 16 x 17 bits; the low half is LUT logic).
-    assert res["dsp"] == n * n + n, res
+    # DSP policy "datapath": one MULT18X18D per PE, two per requantizer lane (32 x 17 bits).
+    assert res["dsp"] == n * n + 2 * n, res
     # The report on disk is the one returned.
     name = "4x4_ecp5-45k_nopnr" + ("" if lut_map else "_nolut") + ".json"
     on_disk = json.loads((tmp_path / "synth" / name).read_text())
@@ -120,6 +119,18 @@ def test_critical_path_summary():
     cp = synth.critical_path(report)
     assert cp["line"] == "seq.a -> seq.b: 3.85 ns = 0.85 ns logic (1 cells) + 3.00 ns routing"
     assert synth.critical_path({}) is None
+
+
+def test_lut_pe_rows_fit_the_dsp_budget():
+    """8x8 needs 64 + 16 multipliers: the ECP5-45F (72) moves one PE row to LUTs, the 85F none;
+    the Yosys script then leaves exactly those rows' multipliers out of the DSP mapping."""
+    assert synth.lut_pe_rows(8, 72) == 1 and synth.lut_pe_rows(8, 156) == 0 and synth.lut_pe_rows(4, 24) == 0
+    assert synth.lut_pe_rows(8, 28) == 7 and synth.lut_pe_rows(16, 28) == 16
+    for n, cap in ((4, 10), (8, 72), (8, 28)):
+        rows = synth.lut_pe_rows(n, cap)
+        assert n * (n - rows) + 2 * n <= cap or rows == n
+    script = synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, n=8, lut_rows=2)
+    assert "pe_6_* %d" in script and "pe_7_* %d" in script and "pe_5_*" not in script
 
 
 def test_logic_depth_finds_the_deepest_register_to_register_path():
