@@ -173,7 +173,11 @@ class Sequencer(wiring.Component):
 
         # derived in DECODE
         Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_) for n_ in ("Ho", "Wo", "Hc", "Wc", "Hout", "Wout"))
-        HW, HWo, sW, KK = Signal(32), Signal(32), Signal(C16 + 2), Signal(8)
+        HW, HWo, sW, KK = Signal(32), Signal(32), Signal(C16 + 2), Signal(range(cfg.max_kernel ** 2 + 1))
+        # K and P clamped to max_kernel (a layer with a larger K or P is BAD_SHAPE whatever the
+        # products below say), so the products with them are small (3 bits x 16)
+        KB = cfg.max_kernel.bit_length()
+        Kc, Pc = Signal(KB), Signal(KB)
         BR = Signal(C16)
         gs_in, gs_out = Signal(C16), Signal(C16)
         n_in, n_out = Signal(C16), Signal(C16)
@@ -204,9 +208,13 @@ class Sequencer(wiring.Component):
             return Mux(v > CLAMP, CLAMP, v)[:LB]
 
         tin_c, tout_c, HW_c, HWo_c = (Signal(LB, name=n_) for n_ in ("tin_c", "tout_c", "HW_c", "HWo_c"))
+        # the products built along the dividers (see horner)
+        n_in_q, n_out_q = Signal(C16, name="n_in_q"), Signal(C16, name="n_out_q")
+        BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
+        KRB = max(N, 1).bit_length()  # KR <= N
         in_words, out_words = Signal(2 * LB), Signal(2 * LB)
         src_end, dst_end = Signal(33), Signal(33)
-        shape_a = Signal()
+        shape_a, shape_b = Signal(), Signal()
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_) for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
         # per group g of the triangle: input extent of an o-tile whose last channel is in g
@@ -489,16 +497,25 @@ class Sequencer(wiring.Component):
         # ---------------------------------------------------------------- FSM
         dcnt = Signal(range(DECODE_CYCLES + 1))
 
-        def mul2(dst, a, b, cycle):
-            """``dst = a * b`` over two DECODE cycles: ``a`` times the low and the high byte of
-            ``b`` at ``cycle``, their sum at ``cycle + 1`` (valid from ``cycle + 2``)."""
-            a, b = Value.cast(a), Value.cast(b)
-            lo = Signal(len(a) + 8, name=f"{dst.name}_lo")
-            hi = Signal(len(a) + len(b) - 8, name=f"{dst.name}_hi")
-            with m.If(dcnt == cycle):
-                m.d.sync += [lo.eq(a * b[:8]), hi.eq(a * b[8:])]
-            with m.If(dcnt == cycle + 1):
-                m.d.sync += dst.eq(lo + (hi << 8))
+        def serial_mul(dst, a, b, start, bits):
+            """``dst = a * b`` by shift and add in DECODE, no multiplier: ``b``'s bits most
+            significant first, one per cycle from ``start + 1`` (``dst`` valid from
+            ``start + bits + 1``; ``a`` and ``b`` must hold still meanwhile)."""
+            sh = Signal(bits, name=f"{dst.name}_sh")
+            with m.If(dcnt == start):
+                m.d.sync += [sh.eq(b), dst.eq(0)]
+            with m.If((dcnt > start) & (dcnt <= start + bits)):
+                m.d.sync += [dst.eq((dst << 1) + Mux(sh[-1], a, 0)), sh.eq(sh << 1)]
+
+        def horner(dst, div, x, first):
+            """``dst = div.q * x`` built alongside the divider: each quotient bit (``div.q[0]``
+            the cycle after its step) shifts ``dst`` and adds ``x``; the divider's 16 steps
+            start at ``first`` (``dst`` valid from ``first + 17``)."""
+            with m.If(dcnt == first):
+                m.d.sync += dst.eq(0)
+            with m.If((dcnt > first) & (dcnt <= first + C16)):
+                m.d.sync += dst.eq((dst << 1) + Mux(div.q[0], x, 0))
+
         drain = Signal(range(drain_cycles(N) + 1))
         lcnt = Signal(32)
         fsm_busy = Signal()  # every state but IDLE
@@ -558,8 +575,9 @@ class Sequencer(wiring.Component):
                 with m.If(dcnt == 0):
                     ho = ((H + 2 * P - K) >> (S == 2)) + 1
                     wo = ((W + 2 * P - K) >> (S == 2)) + 1
-                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), KK.eq(K * K), KCin.eq(K * cin),
-                                 sW.eq(Mux(S == 2, W << 1, W))]
+                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), sW.eq(Mux(S == 2, W << 1, W)),
+                                 Kc.eq(Mux(K > cfg.max_kernel, cfg.max_kernel, K)),
+                                 Pc.eq(Mux(P > cfg.max_kernel, cfg.max_kernel, P))]
                     div_gi.start(cin, G)
                     div_go.start(cout, G)
                 with m.If(dcnt == 1):
@@ -569,8 +587,8 @@ class Sequencer(wiring.Component):
                     div_br.start(cfg.acc_depth, wc)
                     div_gi.step()
                     div_go.step()
-                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
-                    m.d.sync += [KR.eq(kr), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0), tr_dkhW.eq(0)]
+                    m.d.sync += [KK.eq(Kc * Kc), KCin.eq(Kc * cin), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0),
+                                 tr_dkhW.eq(0)]
                     m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN))]
                 with m.If((dcnt >= 2) & (dcnt <= 16)):
                     div_gi.step()
@@ -578,41 +596,56 @@ class Sequencer(wiring.Component):
                 with m.If((dcnt >= 2) & (dcnt <= 17)):
                     div_br.step()
                 with m.If(dcnt == 2):
+                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
+                    m.d.sync += [KR.eq(kr), PW.eq(Pc * W), KW1.eq((Kc - 1) * W), dKW.eq(W - (K - 1)),
+                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)), Wc_m1.eq(Wc - 1)]
+                with m.If(dcnt == 3):
                     # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
                     # whenever the layer is valid)
                     nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
-                    m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), HW_c.eq(clamp(HW)), PW.eq(P * W), KRW.eq(KR * W),
-                                 KW1.eq((K - 1) * W), dKW.eq(W - (K - 1)),
-                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)), Wc_m1.eq(Wc - 1)]
-                with m.If(dcnt == 3):
-                    m.d.sync += [in_words.eq(tin_c * HW_c),
-                                 tiles_notri.eq((cin + N - 1) >> LOGN), KRKC.eq(KR * KCin),
-                                 kb_last.eq((nq_tap - 1) * KR), dKH.eq(HW - KW1 - (K - 1)),
+                    m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), KRW.eq(KR[:KRB] * W), KRKC.eq(KR[:KRB] * KCin),
+                                 tiles_notri.eq((cin + N - 1) >> LOGN),
                                  sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
                 with m.If(dcnt == 4):
-                    m.d.sync += [HWo_c.eq(clamp(HWo)), src_end.eq(src_base + in_words),
-                                 lastKC.eq((K - kb_last) * KCin)]
+                    m.d.sync += kb_last.eq((nq_tap[:KB] - 1) * KR[:KRB])
                 with m.If(dcnt == 5):
-                    m.d.sync += out_words.eq(tout_c * HWo_c)
-                with m.If(dcnt == 6):
-                    m.d.sync += dst_end.eq(dst_base + out_words)
-                # the 16 x 16 products over two cycles each (two 16 x 8 halves, then their sum)
-                mul2(HW, H, W, 0)
-                mul2(HWo, Hout, Wout, 2)
-                mul2(HcWc, Hc, Wc, 2)
-                mul2(BRsW, BR, sW, 19)
-                mul2(BRWo, Mux(pool, BR >> 1, BR), Wout, 19)
-                mul2(BRWc, BR, Wc, 19)
+                    m.d.sync += lastKC.eq((Kc - kb_last)[:KB] * KCin)
+                # the large products by shift and add (H * W from cycle 0, Hout * Wout and Hc * Wc
+                # from 2; 16 cycles each) and along the dividers (Horner: q * x, a step behind)
+                serial_mul(HW, W, H, 0, C16)
+                serial_mul(HWo, Wout, Hout, 2, C16)
+                serial_mul(HcWc, Wc, Hc, 2, C16)
+                horner(n_in_q, div_gi, gi, 1)
+                horner(n_out_q, div_go, go, 1)
+                horner(BRsW_q, div_br, sW, 2)
+                horner(BRWo_q, div_br, Wout, 2)
+                horner(BRWc_q, div_br, Wc, 2)
                 with m.If(dcnt == 7):
-                    # the shape checks that do not need the dividers
+                    # the shape checks that need neither the dividers nor the large products
                     conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
                     m.d.sync += shape_a.eq(
                         (K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
                         (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
                         (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
-                        Mux(image, (cin > ICH) | (KCin > N) | (HW > cfg.img_depth), src_end > cfg.act_depth) |
-                        (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))) |
-                        (conv & (dst_end > cfg.act_depth)))
+                        (image & ((cin > ICH) | (KCin > N))) |
+                        (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))))
+                # words read and written: H*W (valid at 17) and Hout*Wout (19), clamped, times
+                # the channel tiles
+                with m.If(dcnt == 17):
+                    m.d.sync += HW_c.eq(clamp(HW))
+                with m.If(dcnt == 18):
+                    m.d.sync += [in_words.eq(tin_c * HW_c), dKH.eq(HW - KW1 - (K - 1))]
+                with m.If(dcnt == 19):
+                    m.d.sync += [src_end.eq(src_base + in_words), HWo_c.eq(clamp(HWo))]
+                with m.If(dcnt == 20):
+                    m.d.sync += out_words.eq(tout_c * HWo_c)
+                with m.If(dcnt == 21):
+                    m.d.sync += dst_end.eq(dst_base + out_words)
+                with m.If(dcnt == 22):
+                    # the shape checks on the large products, after every other check
+                    m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, src_end > cfg.act_depth) |
+                                           ((kind == KIND_CONV) & (dst_end > cfg.act_depth)) |
+                                           (p_base + ((n_out + N - 1) >> LOGN) > cfg.prm_depth))
                 # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
                 for r in range(N):
                     with m.If(dcnt == 2 + r):
@@ -628,10 +661,15 @@ class Sequencer(wiring.Component):
                                  tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
                                  tr_dkhW.eq(Mux(wrap_k, tr_dkhW + W, tr_dkhW))]
                 with m.If(dcnt == 17):
-                    m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q),
-                                 n_in.eq(Mux(image, cin, gi * div_gi.q)),
-                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, go * div_go.q))]
+                    m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q)]
+                with m.If(dcnt == 18):
+                    m.d.sync += [n_in.eq(Mux(image, cin, n_in_q)),
+                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, n_out_q))]
                 with m.If(dcnt == 19):
+                    # BR * x with BR = q (q & ~1 under pooling) and BR' = BR >> 1 under pooling
+                    q0 = div_br.q[0]
+                    m.d.sync += [BRsW.eq(BRsW_q - Mux(pool & q0, sW, 0)), BRWc.eq(BRWc_q - Mux(pool & q0, Wc, 0)),
+                                 BRWo.eq(Mux(pool, (BRWo_q - Mux(q0, Wout, 0)) >> 1, BRWo_q))]
                     m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
                     m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
                 with m.If(dcnt == 20):
@@ -647,8 +685,7 @@ class Sequencer(wiring.Component):
                                    Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))
                     bad_groups = ((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
                                   (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer)))))
-                    bad_shape = (shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) | (br == 0) |
-                                 (p_base + ((n_out + N - 1) >> LOGN) > cfg.prm_depth))
+                    bad_shape = shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) | (br == 0)
                     m.d.sync += dec_err.eq(Mux(bad_desc, Error.BAD_DESCRIPTOR, Mux(bad_groups, Error.BAD_GROUPS,
                                                                                      Mux(bad_shape, Error.BAD_SHAPE, 0))))
                 with m.If(dcnt == DECODE_CYCLES - 3):
@@ -657,6 +694,8 @@ class Sequencer(wiring.Component):
                 with m.If(dcnt == DECODE_CYCLES - 1):
                     with m.If(dec_err != 0):
                         fail(dec_err)
+                    with m.Elif(shape_b):
+                        fail(Error.BAD_SHAPE)
                     with m.Else():
                         m.d.sync += ld_start()
                         m.next = "PRELOAD"
