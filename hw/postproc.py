@@ -24,11 +24,11 @@ class Requant(wiring.Component):
     ``m`` is the positive 16-bit multiplier (1..65535; 0 gives 0), ``s`` the shift 0..47.
     Shifts 48..63 (never produced by the export) are treated as 47.
 
-    Latency: 3 cycles, constant (``latency``): stage 1 multiplies (one ``*`` per lane, so it maps
-    to a DSP with its output register), stage 2 adds the rounding constant, stage 3 shifts
-    (an 8-bit select and a mask compare, no barrel shifter) and applies ReLU and saturation. A
-    vector presented with ``valid`` at cycle ``t`` appears on ``y`` with ``y_valid`` at
-    ``t + 3``; ``y`` is meaningful only while ``y_valid``. Every stage holds
+    Latency: 4 cycles, constant (``latency``): stage 1 multiplies (one ``*`` per lane, so it maps
+    to a DSP with its output register), stage 2 adds the rounding constant, stage 3 shifts by
+    whole bytes, stage 4 selects the result's 8 bits and applies ReLU and saturation (a mask
+    compare; no barrel shifter). A vector presented with ``valid`` at cycle ``t`` appears on
+    ``y`` with ``y_valid`` at ``t + 4``; ``y`` is meaningful only while ``y_valid``. Every stage holds
     its registers on bubbles (``valid == 0``).
 
     Parameters
@@ -54,7 +54,7 @@ class Requant(wiring.Component):
         ``valid`` delayed by ``latency``.
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, n: int = 8):
         if isinstance(n, bool) or not isinstance(n, int):
@@ -79,20 +79,22 @@ class Requant(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``valid`` to ``y_valid`` (constant): 3."""
+        """Cycles from ``valid`` to ``y_valid`` (constant): 4."""
         return self.LATENCY
 
     def elaborate(self, platform):
         m = Module()
 
-        valid1, valid2, valid3 = Signal(), Signal(), Signal()
-        relu1, relu2 = Signal(), Signal()
-        m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2)]
-        m.d.comb += self.y_valid.eq(valid3)
+        valid1, valid2, valid3, valid4 = Signal(), Signal(), Signal(), Signal()
+        relu1, relu2, relu3 = Signal(), Signal(), Signal()
+        m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2), valid4.eq(valid3)]
+        m.d.comb += self.y_valid.eq(valid4)
         with m.If(self.valid):
             m.d.sync += relu1.eq(self.relu)
         with m.If(valid1):
             m.d.sync += relu2.eq(relu1)
+        with m.If(valid2):
+            m.d.sync += relu3.eq(relu2)
 
         for i in range(self._n):
             # Stage 1: product (a single multiplier), shift amount saturated to 47.
@@ -112,22 +114,28 @@ class Requant(wiring.Component):
             with m.If(valid1):
                 m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
 
-            # Stage 3: the arithmetic shift, ReLU and saturation without a barrel shifter. With
-            # t = rounded and q = t >> s: q fits int8 iff bits s+7 .. top of t all equal t's
-            # sign (a mask compare), and then q is the 8 bits of t from bit s; otherwise q
-            # saturates by its sign. ReLU zeroes every negative q (q < 0 iff t < 0).
+            # Stages 3 and 4: the arithmetic shift, ReLU and saturation without a barrel shifter.
+            # With t = rounded and q = t >> s: q fits int8 iff bits s+7 .. top of t all equal t's
+            # sign, and then q is the 8 bits of t from bit s; otherwise q saturates by its sign.
+            # ReLU zeroes every negative q (q < 0 iff t < 0). Stage 3 shifts by whole bytes
+            # (s // 8, sign-extending), stage 4 selects the 8 bits at s % 8 and checks the bits
+            # from s % 8 + 7 up.
             ext = Signal(signed(_SUM_BITS + 8), name=f"ext_{i}")  # room for s + 7 <= 54
             m.d.comb += ext.eq(rounded)
-            sign = ext[-1]
-            hi = [Const(k, 8) >= s2 + 7 for k in range(len(ext))]  # the bits that must be = sign
-            ones = Cat(*[~hi[k] | ext[k] for k in range(len(ext))]).all()
-            zeros = Cat(*[~hi[k] | ~ext[k] for k in range(len(ext))]).all()
-            y = Signal(signed(8), name=f"y_{i}")
+            coarse = Signal(signed(len(ext)), name=f"coarse_{i}")
+            fine = Signal(3, name=f"fine_{i}")
             with m.If(valid2):
-                with m.If(relu2 & sign):
+                m.d.sync += [coarse.eq(ext >> Cat(Const(0, 3), s2[3:])), fine.eq(s2[:3])]
+            sign = coarse[-1]
+            hi = [Const(k, 4) >= fine + 7 if k < 15 else Const(1, 1) for k in range(len(coarse))]
+            ones = Cat(*[~hi[k] | coarse[k] for k in range(len(coarse))]).all()
+            zeros = Cat(*[~hi[k] | ~coarse[k] for k in range(len(coarse))]).all()
+            y = Signal(signed(8), name=f"y_{i}")
+            with m.If(valid3):
+                with m.If(relu3 & sign):
                     m.d.sync += y.eq(0)
                 with m.Elif(ones | zeros):
-                    m.d.sync += y.eq(ext.bit_select(s2, 8))
+                    m.d.sync += y.eq(coarse.bit_select(fine, 8))
                 with m.Elif(sign):
                     m.d.sync += y.eq(-128)
                 with m.Else():

@@ -11,7 +11,7 @@ chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
 Pipeline of one pixel issued at cycle t: t read activations; t+1 into the array (latency 2N);
 t+1+2N accumulate (+ bias on the first chunk, the accumulator memory's read otherwise); t+2+2N
 that sum registered: written back, or on the last chunk fed to the requantizer or written to the
-logits; t+5+2N ReLU/saturated int8 out, 2x2 pool (x pairs in the stream, y pairs through the
+logits; t+6+2N ReLU/saturated int8 out, 2x2 pool (x pairs in the stream, y pairs through the
 line buffer) and the write of the output word. Counter increments are registered: each lands
 one cycle after its event.
 
