@@ -259,12 +259,22 @@ class ControlBus(wiring.Component):
         # and registered with it, so no address compare sits in front of the FSM or the data
         # multiplexers (the address register drives the memories across the chip).
         reg_hit = Signal()
-        reg_rdata = Signal(32)
-        with m.Switch(word):
-            for reg in rm.registers:
-                for j, off in enumerate(reg.offsets):
-                    with m.Case(off >> 2):
-                        m.d.comb += reg_rdata.eq(self._read_word(reg, j))
+        # Register reads take two cycles: READ selects within each group of 16 words (by
+        # word[0:4]) into a register per group, READ2 selects the group (by word[4:]), so no
+        # cycle holds the whole 200-way multiplexer.
+        groups = {}
+        for reg in rm.registers:
+            for j, off in enumerate(reg.offsets):
+                groups.setdefault((off >> 2) >> 4, []).append(((off >> 2) & 15, reg, j))
+        grp_q = {}
+        for g, items in sorted(groups.items()):
+            v = Signal(32, name=f"rd_grp{g}")
+            with m.Switch(word[:4]):
+                for k, reg, j in items:
+                    with m.Case(k):
+                        m.d.comb += v.eq(self._read_word(reg, j))
+            grp_q[g] = Signal(32, name=f"rd_grp{g}_q")
+            m.d.sync += grp_q[g].eq(v)
         aw_fire0 = self.s_axil_awvalid & self.s_axil_awready
         cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
         m.d.comb += cap.eq(Mux(aw_fire0, self.s_axil_awaddr, self.s_axil_araddr))
@@ -345,9 +355,10 @@ class ControlBus(wiring.Component):
                 m.d.comb += getattr(self, f"{w.name.lower()}_wen").eq(wen_bytes)
 
         def read_reg():
-            m.d.sync += rdata.eq(reg_rdata)
+            m.d.comb += read_to_reg2.eq(1)
 
         read_to_wait = Signal()
+        read_to_reg2 = Signal()
 
         def read_window(w, wen_bytes):
             m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
@@ -386,6 +397,14 @@ class ControlBus(wiring.Component):
                 m.next = "RRESP"
                 with m.If(read_to_wait):
                     m.next = "RWAIT"
+                with m.If(read_to_reg2):
+                    m.next = "READ2"
+            with m.State("READ2"):
+                with m.Switch(word[4:]):
+                    for g in grp_q:
+                        with m.Case(g):
+                            m.d.sync += rdata.eq(grp_q[g])
+                m.next = "RRESP"
             with m.State("RWAIT"):
                 for w, hit, wen_bytes, rsel in win:
                     with m.If(hit):
