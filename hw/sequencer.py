@@ -19,7 +19,7 @@ Timing structure (for FPGA clock rates): DECODE gives every product and check a 
 own; the chunk iterators register everything derived from their state (see ``It``); SETUP only
 copies registers; STREAM keeps its read addresses and bounds in registers stepped by addition.
 """
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -567,9 +567,11 @@ class Sequencer(wiring.Component):
                     m.next = "DECODE"
                 guard()
             with m.State("DECODE"):
-                # Every product and check gets a cycle of its own (no multiplier feeds another
-                # in one cycle): the dividers run from cycle 0 to 17, the rest is scheduled
-                # around them; the tap-mode row table is built one row per cycle.
+                # Every product and check gets a cycle of its own: the dividers run from cycle 0
+                # to 17 (the products with their quotients built alongside), H*W, Hout*Wout and
+                # Hc*Wc by shift and add meanwhile, the small products (3-bit K and P) and the
+                # checks scheduled around them; the tap-mode row table is built one row per
+                # cycle; the checks on the large products come last (cycle 22).
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
                 with m.If(dcnt == 0):
