@@ -50,8 +50,9 @@ class ControlBus(wiring.Component):
     * a window while ``busy`` is 1: SLVERR, no memory access, read data 0;
     * anything else: DECERR, read data 0.
 
-    Latency: a register read answers (R valid) 2 cycles after AR is accepted, a window read
-    3 cycles; B is valid 2 cycles after the later of AW and W is accepted.
+    Latency: a register read answers (R valid) 3 cycles after AR is accepted (its multiplexer is
+    split over two cycles), a window read 3 cycles; B is valid 2 cycles after the later of AW and
+    W is accepted. The hit flags (register, window) are decoded when the address is accepted.
 
     Parameters
     ----------
