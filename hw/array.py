@@ -17,7 +17,7 @@ class SystolicArray(wiring.Component):
 
     Rows carry the reduction (input channels), columns the output channels; one pixel (an
     N-vector of int8) enters per cycle. A pixel presented at cycle ``t`` on ``x_in``/``x_valid``/
-    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N``, see ``latency``) as::
+    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N + 1``, see ``latency``) as::
 
         p_out[c] = sum_r en[r, c] * x_in[r] * w[r, c]        (int32, wraps modulo 2**32)
         p_valid  = x_valid
@@ -67,6 +67,8 @@ class SystolicArray(wiring.Component):
         ``x_valid`` delayed by ``latency``.
     """
 
+    INPUT_DELAY = 1  # the input register: every port takes effect one cycle after it is driven
+
     def __init__(self, n: int = 8):
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"array size must be an int, not {n!r}")
@@ -93,11 +95,12 @@ class SystolicArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N``. Row r's PE in column
-        c sees the pixel at t + r + c and its partial sum leaves at t + r + c + 2 (the PE's
-        product register); column c leaves the bottom row at t + N + 1 + c and N - 1 - c de-skew
-        registers align every column at t + 2N."""
-        return 2 * self._n
+        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N + 1``. With the input
+        register (``INPUT_DELAY`` = 1), row r's PE in column c sees the pixel at t + 1 + r + c and
+        its partial sum leaves at t + 3 + r + c (the PE's product register); column c leaves the
+        bottom row at t + N + 2 + c and N - 1 - c de-skew registers align every column at
+        t + 2N + 1."""
+        return 2 * self._n + self.INPUT_DELAY
 
     def pe(self, r: int, c: int) -> ProcessingElement:
         """The PE at row ``r``, column ``c`` (submodule ``pe_{r}_{c}``), for tests and waveforms.
@@ -113,9 +116,22 @@ class SystolicArray(wiring.Component):
         n = self._n
         self.pe(0, 0)  # create the grid
 
+        # Input register: every port one cycle late (INPUT_DELAY), so no PE multiplier sees a
+        # memory's output through logic; the ports keep their timing relative to each other.
+        x_in = [Signal(signed(8), name=f"x_in_r{r}") for r in range(n)]
+        x_valid, x_first = Signal(name="x_valid_r"), Signal(name="x_first_r")
+        w_load, w_row = Signal(name="w_load_r"), Signal(range(n), name="w_row_r")
+        w_data = [Signal(signed(8), name=f"w_data_r{c}") for c in range(n)]
+        w_en = Signal(n, name="w_en_r")
+        m.d.sync += [x_valid.eq(self.x_valid), x_first.eq(self.x_first), w_load.eq(self.w_load),
+                     w_row.eq(self.w_row), w_en.eq(self.w_en)]
+        m.d.sync += [w_data[c].eq(self.w_data[c]) for c in range(n)]
+        with m.If(self.x_valid):
+            m.d.sync += [x_in[r].eq(self.x_in[r]) for r in range(n)]
+
         for r in range(n):
             # Input skew: row r enters r cycles late, so that its partial sum meets row r - 1's.
-            x, valid, first = self.x_in[r], self.x_valid, self.x_first
+            x, valid, first = x_in[r], x_valid, x_first
             for k in range(r):
                 x_d = Signal(signed(8), name=f"x_skew_{r}_{k}")
                 valid_d = Signal(name=f"valid_skew_{r}_{k}")
@@ -126,7 +142,7 @@ class SystolicArray(wiring.Component):
                 x, valid, first = x_d, valid_d, first_d
 
             load = Signal(name=f"w_load_{r}")
-            m.d.comb += load.eq(self.w_load & (self.w_row == r))
+            m.d.comb += load.eq(w_load & (w_row == r))
             for c in range(n):
                 pe = self._pes[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
@@ -136,9 +152,9 @@ class SystolicArray(wiring.Component):
                     pe.first.eq(first),
                     pe.p_top.eq(self._pes[r - 1][c].p_out if r else 0),
                     pe.w_load.eq(load),
-                    pe.w_data.eq(self.w_data[c]),
-                    pe.w_en.eq(self.w_en[c]),
-                    pe.w_fwd.eq(self.w_en[c + 1:].any() if c < n - 1 else 0),
+                    pe.w_data.eq(w_data[c]),
+                    pe.w_en.eq(w_en[c]),
+                    pe.w_fwd.eq(w_en[c + 1:].any() if c < n - 1 else 0),
                 ]
                 x, valid, first = pe.x_out, pe.valid_out, pe.first_out
 

@@ -51,7 +51,8 @@ class ControlBus(wiring.Component):
     * anything else: DECERR, read data 0.
 
     Latency: a register read answers (R valid) 3 cycles after AR is accepted (its multiplexer is
-    split over two cycles), a window read 3 cycles; B is valid 2 cycles after the later of AW and
+    split over two cycles), a window read 4 cycles (the memory read, its word registered, then
+    the window's); B is valid 2 cycles after the later of AW and
     W is accepted. The hit flags (register, window) are decoded when the address is accepted.
 
     Parameters
@@ -360,6 +361,7 @@ class ControlBus(wiring.Component):
 
         read_to_wait = Signal()
         read_to_reg2 = Signal()
+        win_q = [Signal(32, name=f"{w.name.lower()}_rd_q") for w, *_ in win]
 
         def read_window(w, wen_bytes):
             m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
@@ -407,9 +409,15 @@ class ControlBus(wiring.Component):
                             m.d.sync += rdata.eq(grp_q[g])
                 m.next = "RRESP"
             with m.State("RWAIT"):
-                for w, hit, wen_bytes, rsel in win:
+                # each window's addressed word, registered next to its memory ...
+                for (w, hit, wen_bytes, rsel), q in zip(win, win_q):
+                    m.d.sync += q.eq(rsel)
+                m.next = "RWAIT2"
+            with m.State("RWAIT2"):
+                # ... then the window's
+                for (w, hit, wen_bytes, rsel), q in zip(win, win_q):
                     with m.If(hit):
-                        m.d.sync += rdata.eq(rsel)
+                        m.d.sync += rdata.eq(q)
                 m.next = "RRESP"
             with m.State("RRESP"):
                 m.d.comb += self.s_axil_rvalid.eq(1)

@@ -153,14 +153,16 @@ def check_outputs(n, st, p_out, p_valid, seed):
 
 
 def check_gating(n, st, x_reg, w_act, seed):
-    """PE(r, c) sees input slot j = k - r - c at cycle k. Its x register may change only when
+    """PE(r, c) sees input slot j = k - d - r - c at cycle k (d: the array's input register). Its
+    x register may change only when
     the slot is a pixel and some PE at or right of it in its row is enabled for the slot's
     chunk; its active weight only when the slot is a chunk's first pixel and it is enabled."""
     T = len(st.valid)
+    d = SystolicArray.INPUT_DELAY
     for r in range(n):
         for c in range(n):
-            for k in range(r + c, T - 1):
-                j = k - r - c
+            for k in range(r + c + d, T - 1):
+                j = k - r - c - d
                 i = st.chunk[j]
                 if not (st.valid[j] and st.enables[i][r, c:].any()):
                     assert x_reg[k + 1, r, c] == x_reg[k, r, c], (
@@ -188,7 +190,8 @@ def test_array_prefix_enables(n):
     for i, r in disabled:
         end = st.starts[i + 1] if i + 1 < len(st.starts) else len(st.valid) - 1
         for c in range(n):
-            seg = x_reg[st.starts[i] + r + c:min(end + r + c, len(st.valid) - 1) + 1, r, c]
+            d = SystolicArray.INPUT_DELAY
+            seg = x_reg[st.starts[i] + r + c + d:min(end + r + c + d, len(st.valid) - 1) + 1, r, c]
             assert (seg == seg[0]).all(), (
                 f"seed {seed} n={n}: row {r} disabled in chunk {i} but PE({r},{c})'s x register "
                 f"toggled")
@@ -206,7 +209,7 @@ def test_array_random_enables(n):
 
 def test_array_parameters():
     for n in (2, 8, 16):
-        assert SystolicArray(n).latency == 2 * n  # N-1 skew + N PEs + product register + N-1 de-skew - overlap
+        assert SystolicArray(n).latency == 2 * n + 1  # input reg + N-1 skew + N PEs + product reg + N-1 de-skew - overlap
     for bad in (0, 1, 17):
         with pytest.raises(ValueError):
             SystolicArray(bad)
