@@ -154,9 +154,9 @@ def check_outputs(n, st, p_out, p_valid, seed):
 
 def check_gating(n, st, x_reg, w_act, seed):
     """PE(r, c) sees input slot j = k - d - r - c at cycle k (d: the array's input register). Its
-    x register may change only when
-    the slot is a pixel and some PE at or right of it in its row is enabled for the slot's
-    chunk; its active weight only when the slot is a chunk's first pixel and it is enabled."""
+    x register may change only when the slot is a pixel and some PE at or right of it in its row
+    is enabled for the slot's chunk; its active weight only when the slot is a chunk's first
+    pixel and it is enabled."""
     T = len(st.valid)
     d = SystolicArray.INPUT_DELAY
     for r in range(n):
