@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axil import ControlBus
-from .params import ArrayConfig
+from .params import ArrayConfig, check_sequencer_size
 from .regmap import COUNTERS
 from .sequencer import Sequencer
 from .schedule import BUF_A, BUF_B
@@ -44,9 +44,7 @@ class Accelerator(wiring.Component):
         cfg = ArrayConfig() if cfg is None else cfg
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"Accelerator takes an ArrayConfig, got {cfg!r}")
-        if cfg.rows & (cfg.rows - 1) or cfg.rows < 4:
-            raise ValueError(f"the sequencer needs a power-of-two array of at least 4x4 (4x4, 8x8, 16x16), "
-                             f"got {cfg.rows}x{cfg.cols}")
+        check_sequencer_size(cfg.rows)
         self._cfg = cfg
         self._bus = ControlBus(cfg)
         sig = {name: port for name, port in self._bus.signature.members.items() if name.startswith("s_axil_")}
@@ -81,6 +79,13 @@ class Accelerator(wiring.Component):
 
         bus_acc = {}  # window -> (read, write) strobes for the counters
 
+        def counted(strobe, name):
+            """A bus access strobe for the counters: only while idle, registered (an access is
+            counted one cycle after it)."""
+            late = Signal(name=name)
+            m.d.sync += late.eq(strobe & ~busy)
+            return late
+
         def window_memory(name, mem, read_addr=None, read_en=None):
             """Bus write port (byte enables) and one read port shared with the sequencer."""
             wr = mem.write_port(granularity=8)
@@ -93,11 +98,8 @@ class Accelerator(wiring.Component):
             else:
                 m.d.comb += [rd.addr.eq(getattr(bus, f"{name}_addr")), rd.en.eq(getattr(bus, f"{name}_re"))]
             m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
-            # the counters' strobes, registered (an access is counted one cycle after it)
-            acc_rd, acc_wr = Signal(name=f"{name}_acc_rd"), Signal(name=f"{name}_acc_wr")
-            m.d.sync += [acc_rd.eq(getattr(bus, f"{name}_re") & ~busy),
-                         acc_wr.eq((getattr(bus, f"{name}_wen") != 0) & ~busy)]
-            bus_acc[name] = (acc_rd, acc_wr)
+            bus_acc[name] = (counted(getattr(bus, f"{name}_re"), f"{name}_counted_rd"),
+                             counted(getattr(bus, f"{name}_wen") != 0, f"{name}_counted_wr"))
             return wr, rd
 
         # image: N sequencer read ports (one per array row) plus the bus port
@@ -140,9 +142,7 @@ class Accelerator(wiring.Component):
         with m.If(bus.logits_re):
             m.d.sync += lg_rdata.eq(Cat(*logits).word_select(bus.logits_addr, 32))
         m.d.comb += bus.logits_rdata.eq(lg_rdata)
-        lg_acc_rd = Signal()
-        m.d.sync += lg_acc_rd.eq(bus.logits_re & ~busy)
-        bus_acc["logits"] = (lg_acc_rd, 0)
+        bus_acc["logits"] = (counted(bus.logits_re, "logits_counted_rd"), 0)
 
         # LAYER_CYCLES
         for jj in range(cfg.n_desc):

@@ -255,8 +255,6 @@ class ControlBus(wiring.Component):
         w_fire = self.s_axil_wvalid & self.s_axil_wready
         ar_fire = self.s_axil_arvalid & self.s_axil_arready
 
-        # Register decode: one switch drives the hit flag and the value read; writes reuse that
-        # value, so a write's read-modify-write (for wstrb) costs no second multiplexer.
         # The hit flags (register / which window) are decoded from the incoming AW/AR address
         # and registered with it, so no address compare sits in front of the FSM or the data
         # multiplexers (the address register drives the memories across the chip).
@@ -277,9 +275,8 @@ class ControlBus(wiring.Component):
                         m.d.comb += v.eq(self._read_word(reg, j))
             grp_q[g] = Signal(32, name=f"rd_grp{g}_q")
             m.d.sync += grp_q[g].eq(v)
-        aw_fire0 = self.s_axil_awvalid & self.s_axil_awready
         cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
-        m.d.comb += cap.eq(Mux(aw_fire0, self.s_axil_awaddr, self.s_axil_araddr))
+        m.d.comb += cap.eq(Mux(aw_fire, self.s_axil_awaddr, self.s_axil_araddr))
         cap_reg_hit = Signal()
         with m.Switch(cap[2:]):
             for reg in rm.registers:

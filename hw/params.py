@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["ArrayConfig", "parse_array", "array_from_cli"]
+__all__ = ["ArrayConfig", "parse_array", "array_from_cli", "check_sequencer_size"]
 
 # The bus decodes a 1 MiB space: the largest window (16x16 weights, 8192 x 16 B = 128 KiB at
 # 0x8_0000) still fits with room to grow, and 20 bits keep the AXI address comparators small.
@@ -119,10 +119,21 @@ def parse_array(text: str, **overrides) -> ArrayConfig:
     r, c = int(m.group(1)), int(m.group(2))
     if r != c or not 2 <= r <= 16:
         raise ValueError(_ARRAY_MSG)
-    if r & (r - 1) or r < 4:
-        raise ValueError(f"the accelerator's sequencer needs a power-of-two array of at least 4x4 (4x4, 8x8 "
-                         f"or 16x16), got {text}")
+    check_sequencer_size(r)
     return ArrayConfig(rows=r, cols=c, **overrides)
+
+
+def check_sequencer_size(n: int) -> None:
+    """The accelerator's sequencer takes N x N arrays with N a power of two and N >= 4 (tile
+    counts are shifts; its registered next-chunk values need chunks of 4 cycles or more).
+
+    Raises
+    ------
+    ValueError
+        otherwise, with a message naming the sizes it takes."""
+    if n & (n - 1) or n < 4:
+        raise ValueError(f"the accelerator's sequencer needs a power-of-two array of at least 4x4 (4x4, 8x8 "
+                         f"or 16x16), got {n}x{n}")
 
 
 def array_from_cli(text: str):

@@ -25,6 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .params import check_sequencer_size
 from .postproc import Requant
 from .regmap import Error
 from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV,
@@ -100,10 +101,7 @@ class Sequencer(wiring.Component):
         if not hasattr(cfg, "rows"):
             raise TypeError(f"Sequencer takes an ArrayConfig, got {cfg!r}")
         n = cfg.rows
-        if n & (n - 1) or n < 4:
-            raise ValueError(f"the sequencer needs a power-of-two array size of at least 4 (4x4, 8x8, "
-                             f"16x16: its chunk iterators' registered next-state values need chunks of "
-                             f"4 cycles or more), got {n}")
+        check_sequencer_size(n)
         self._cfg = cfg
         nd = cfg.n_desc
         inc_bits = (n * n).bit_length() + 1
@@ -211,7 +209,7 @@ class Sequencer(wiring.Component):
         # the products built along the dividers (see horner)
         n_in_q, n_out_q = Signal(C16, name="n_in_q"), Signal(C16, name="n_out_q")
         BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
-        KRB = max(N, 1).bit_length()  # KR <= N
+        KRB = N.bit_length()  # KR <= N
         in_words, out_words = Signal(2 * LB), Signal(2 * LB)
         src_end, dst_end = Signal(33), Signal(33)
         shape_a, shape_b = Signal(), Signal()
@@ -386,9 +384,10 @@ class Sequencer(wiring.Component):
         m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & w_over)
         m.d.sync += [wl_valid.eq(ld_active), wl_row.eq(ld_r), wl_rv.eq(ld.rv), wl_cols.eq(ld.cols)]
 
+        first_word = Signal(32)  # of the load that starts (from ld_go, or at the end of DECODE)
+        m.d.comb += first_word.eq(w_base + (ld.wchunk << LOGN))
+
         def ld_start():
-            first_word = Signal(32)
-            m.d.comb += first_word.eq(w_base + (ld.wchunk << LOGN))
             return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth)]
 
         with m.If(ld_go):
@@ -497,24 +496,29 @@ class Sequencer(wiring.Component):
         # ---------------------------------------------------------------- FSM
         dcnt = Signal(range(DECODE_CYCLES + 1))
 
+        def shift_add(dst, bit, x, start, steps):
+            """``dst = y * x`` in DECODE by Horner's rule, no multiplier: ``dst`` clears at
+            ``start``, then each of the next ``steps`` cycles doubles it and adds ``x`` when
+            ``bit`` (y's bits, most significant first) is 1; valid from ``start + steps + 1``."""
+            with m.If(dcnt == start):
+                m.d.sync += dst.eq(0)
+            with m.If((dcnt > start) & (dcnt <= start + steps)):
+                m.d.sync += dst.eq((dst << 1) + Mux(bit, x, 0))
+
         def serial_mul(dst, a, b, start, bits):
-            """``dst = a * b`` by shift and add in DECODE, no multiplier: ``b``'s bits most
-            significant first, one per cycle from ``start + 1`` (``dst`` valid from
-            ``start + bits + 1``; ``a`` and ``b`` must hold still meanwhile)."""
+            """``dst = a * b``: ``b`` shifts out of a register of its own (``a`` and ``b`` hold
+            still meanwhile)."""
             sh = Signal(bits, name=f"{dst.name}_sh")
             with m.If(dcnt == start):
-                m.d.sync += [sh.eq(b), dst.eq(0)]
+                m.d.sync += sh.eq(b)
             with m.If((dcnt > start) & (dcnt <= start + bits)):
-                m.d.sync += [dst.eq((dst << 1) + Mux(sh[-1], a, 0)), sh.eq(sh << 1)]
+                m.d.sync += sh.eq(sh << 1)
+            shift_add(dst, sh[-1], a, start, bits)
 
         def horner(dst, div, x, first):
-            """``dst = div.q * x`` built alongside the divider: each quotient bit (``div.q[0]``
-            the cycle after its step) shifts ``dst`` and adds ``x``; the divider's 16 steps
-            start at ``first`` (``dst`` valid from ``first + 17``)."""
-            with m.If(dcnt == first):
-                m.d.sync += dst.eq(0)
-            with m.If((dcnt > first) & (dcnt <= first + C16)):
-                m.d.sync += dst.eq((dst << 1) + Mux(div.q[0], x, 0))
+            """``dst = div.q * x`` alongside the divider whose 16 steps start at ``first``: each
+            quotient bit is ``div.q[0]`` the cycle after its step."""
+            shift_add(dst, div.q[0], x, first, C16)
 
         drain = Signal(range(drain_cycles(N) + 1))
         lcnt = Signal(32)
