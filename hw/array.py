@@ -118,10 +118,12 @@ class SystolicArray(wiring.Component):
 
         # Input register: every port one cycle late (INPUT_DELAY), so no PE multiplier sees a
         # memory's output through logic; the ports keep their timing relative to each other.
-        x_in = [Signal(signed(8), name=f"x_in_r{r}") for r in range(n)]
+        # Data registers (here, in the skew and de-skew and in the PEs) have no reset: each is
+        # written before a valid tag reads it, and the FPGA's reset net stays small.
+        x_in = [Signal(signed(8), name=f"x_in_r{r}", reset_less=True) for r in range(n)]
         x_valid, x_first = Signal(name="x_valid_r"), Signal(name="x_first_r")
         w_load, w_row = Signal(name="w_load_r"), Signal(range(n), name="w_row_r")
-        w_data = [Signal(signed(8), name=f"w_data_r{c}") for c in range(n)]
+        w_data = [Signal(signed(8), name=f"w_data_r{c}", reset_less=True) for c in range(n)]
         w_en = Signal(n, name="w_en_r")
         m.d.sync += [x_valid.eq(self.x_valid), x_first.eq(self.x_first), w_load.eq(self.w_load),
                      w_row.eq(self.w_row), w_en.eq(self.w_en)]
@@ -133,7 +135,7 @@ class SystolicArray(wiring.Component):
             # Input skew: row r enters r cycles late, so that its partial sum meets row r - 1's.
             x, valid, first = x_in[r], x_valid, x_first
             for k in range(r):
-                x_d = Signal(signed(8), name=f"x_skew_{r}_{k}")
+                x_d = Signal(signed(8), name=f"x_skew_{r}_{k}", reset_less=True)
                 valid_d = Signal(name=f"valid_skew_{r}_{k}")
                 first_d = Signal(name=f"first_skew_{r}_{k}")
                 m.d.sync += [valid_d.eq(valid), first_d.eq(first)]
@@ -168,7 +170,7 @@ class SystolicArray(wiring.Component):
         for c in range(n):
             p = bottom[c].p_out
             for k in range(n - 1 - c):
-                p_d = Signal(signed(32), name=f"p_deskew_{c}_{k}")
+                p_d = Signal(signed(32), name=f"p_deskew_{c}_{k}", reset_less=True)
                 with m.If(vd[c + k]):
                     m.d.sync += p_d.eq(p)
                 p = p_d

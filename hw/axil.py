@@ -77,7 +77,7 @@ class ControlBus(wiring.Component):
     desc_idx : In(range(n_desc))
         Descriptor the sequencer reads.
     desc : Out(ArrayLayout(unsigned(32), 8))
-        Its words, combinationally: ``desc[i]`` is ``DESC_W<i>[desc_idx]``; name its fields with
+        Its words, registered: ``desc[i]`` is ``DESC_W<i>[desc_idx]`` of the previous cycle; name its fields with
         ``data.View(regmap.descriptor_layout(), desc.as_value())``. The table is a RAM (LUT-RAM
         on an FPGA: one 256-bit row per descriptor, one copy per read port) with a valid bit
         per byte, cleared by reset, so it reads exactly like registers: a byte not written
@@ -176,8 +176,6 @@ class ControlBus(wiring.Component):
             return getattr(self, name.lower())
         if name == "CHAN":
             return getattr(self.chan[j], f.name.lower())
-        if name.startswith("DESC_W"):  # the bus read port's row (addressed by the bus)
-            return self._desc_bus_row.word_select(int(name[len("DESC_W"):]), 32)[f.lsb:f.lsb + f.width]
         if name == "CTRL":
             return getattr(self, f.name.lower())
         if name == "STATUS":
@@ -221,6 +219,8 @@ class ControlBus(wiring.Component):
         write_now = Signal()  # the cycle a write is performed (FSM state WRITE)
 
         # Descriptor table: RAM rows of 8 words with a valid bit per byte (reset clears them).
+        # Both read ports are registered: the sequencer's row (``desc``) a cycle after its
+        # ``desc_idx``, the bus's in READ (the word is selected in READ2).
         nd, dw = self._cfg.n_desc, DESC_WORDS
         m.submodules.desc_mem = desc_mem = Memory(shape=unsigned(32 * dw), depth=nd, init=[])
         desc_wr = desc_mem.write_port(granularity=8)
@@ -232,14 +232,18 @@ class ControlBus(wiring.Component):
             valid = dvalid.word_select(j, 4 * dw)
             return row & Cat(*[valid[k].replicate(8) for k in range(4 * dw)])
 
-        d_word = (addr - DESC_BASE)[2:]  # dw * j + i within the table
-        d_hit = (addr >= DESC_BASE) & (addr < DESC_BASE + DESC_STRIDE * nd)
-        lw = (dw - 1).bit_length()
-        d_j, d_i = d_word[lw:lw + max(1, (nd - 1).bit_length())], d_word[:lw]
-        self._desc_bus_row = Signal(32 * dw)
-        m.d.comb += [desc_seq.addr.eq(self.desc_idx), self.desc.eq(masked(desc_seq.data, self.desc_idx)),
-                     desc_bus.addr.eq(d_j), self._desc_bus_row.eq(masked(desc_bus.data, d_j)),
-                     desc_wr.addr.eq(d_j), desc_wr.data.eq(Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)]))]  # field bits only
+        lw, jb = _log2(dw), max(1, (nd - 1).bit_length())
+        tb = 2 + lw + jb  # address bits the table spans
+        d_hit = Signal()  # decoded at address capture, with the other hit flags
+        # The table's own copy of the address (word i, descriptor j), loaded at capture when the
+        # table is hit, so the bus address register does not fan out into the table. They are
+        # bit slices of the address when the table is aligned to its (power-of-two) size, as it
+        # is for the default 16 descriptors at 0x400.
+        d_i, d_j = Signal(lw, name="desc_i"), Signal(jb, name="desc_j")
+        desc_rd_q = Signal(32 * dw)  # the addressed row, read in READ
+        m.d.comb += [desc_seq.addr.eq(self.desc_idx), desc_bus.addr.eq(d_j), desc_wr.addr.eq(d_j),
+                     desc_wr.data.eq(Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)]))]  # field bits only
+        m.d.sync += self.desc.eq(masked(desc_seq.data, self.desc_idx))
         d_we = Signal(4 * dw)
         m.d.comb += d_we.eq(Cat(*[(write_now & d_hit & (d_i == i) & wstrb[b]) for i in range(dw) for b in range(4)]))
         m.d.comb += desc_wr.en.eq(d_we)
@@ -259,17 +263,20 @@ class ControlBus(wiring.Component):
         # and registered with it, so no address compare sits in front of the FSM or the data
         # multiplexers (the address register drives the memories across the chip).
         reg_hit = Signal()
+        rd_sel = Signal(4)  # word[:4] for the register groups: a copy loaded by reads only
         # Register reads take two cycles: READ selects within each group of 16 words (by
         # word[0:4]) into a register per group, READ2 selects the group (by word[4:]), so no
         # cycle holds the whole 200-way multiplexer.
         groups = {}
         for reg in rm.registers:
+            if reg.name.startswith("DESC_W"):  # the descriptor RAM: read through desc_rd_q
+                continue
             for j, off in enumerate(reg.offsets):
                 groups.setdefault((off >> 2) >> 4, []).append(((off >> 2) & 15, reg, j))
         grp_q = {}
         for g, items in sorted(groups.items()):
             v = Signal(32, name=f"rd_grp{g}")
-            with m.Switch(word[:4]):
+            with m.Switch(rd_sel):
                 for k, reg, j in items:
                     with m.Case(k):
                         m.d.comb += v.eq(self._read_word(reg, j))
@@ -283,7 +290,11 @@ class ControlBus(wiring.Component):
                 for off in reg.offsets:
                     with m.Case(off >> 2):
                         m.d.comb += cap_reg_hit.eq(1)
-        load_hits = [reg_hit.eq(cap_reg_hit)]
+        cap_d_hit = (cap >= DESC_BASE) & (cap < DESC_BASE + DESC_STRIDE * nd)
+        cap_rel = cap if DESC_BASE % (1 << tb) == 0 else cap - DESC_BASE  # bit slices when aligned
+        load_hits = [reg_hit.eq(cap_reg_hit), d_hit.eq(cap_d_hit)]
+        load_sel = []  # per-consumer address copies, each under its own hit (so not merged)
+        load_sel.append((cap_d_hit, [d_i.eq(cap_rel[2:2 + lw]), d_j.eq(cap_rel[2 + lw:tb])]))
 
         strb_mask = Signal(32)
         pulses = Signal(32)  # w1 fields
@@ -319,9 +330,14 @@ class ControlBus(wiring.Component):
             lg = _log2(w.stride)
             p = w.name.lower()
             hit = Signal(name=f"{p}_hit")
-            load_hits.append(hit.eq((cap >= w.base) & (cap < w.end)))
-            entry = (addr[lg:] - (w.base >> lg))[:_window_addr_bits(w)]
-            slot = addr[2:lg] if lg > 2 else Const(0, 1)
+            cap_hit = (cap >= w.base) & (cap < w.end)
+            load_hits.append(hit.eq(cap_hit))
+            # the window's own copy of the entry and slot, loaded at capture when it is hit: the
+            # address register does not fan out to every memory and read multiplexer
+            entry = Signal(_window_addr_bits(w), name=f"{p}_entry")
+            slot = Signal(max(1, lg - 2), name=f"{p}_slot")
+            load_sel.append((cap_hit, [entry.eq((cap[lg:] - (w.base >> lg))[:len(entry)]),
+                                       slot.eq(cap[2:lg] if lg > 2 else 0)]))
             rdat = getattr(self, f"{p}_rdata")
             m.d.comb += [
                 getattr(self, f"{p}_addr").eq(entry),
@@ -355,6 +371,7 @@ class ControlBus(wiring.Component):
 
         def read_reg():
             m.d.comb += read_to_reg2.eq(1)
+            m.d.sync += desc_rd_q.eq(masked(desc_bus.data, d_j))
 
         read_to_wait = Signal()
         read_to_reg2 = Signal()
@@ -362,6 +379,11 @@ class ControlBus(wiring.Component):
 
         def read_window(w, wen_bytes):
             m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
+
+        def capture_copies():
+            for cond, stmts in load_sel:
+                with m.If(cond):
+                    m.d.sync += stmts
 
         with m.FSM(name="axil"):
             with m.State("IDLE"):
@@ -374,13 +396,15 @@ class ControlBus(wiring.Component):
                 ]
                 with m.If(aw_fire):
                     m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1), *load_hits]
+                    capture_copies()
                 with m.If(w_fire):
                     m.d.sync += [wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
                                  w_got.eq(1)]
                 with m.If((aw_got | aw_fire) & (w_got | w_fire)):
                     m.next = "WRITE"
                 with m.Elif(ar_fire):
-                    m.d.sync += [addr.eq(self.s_axil_araddr), *load_hits]
+                    m.d.sync += [addr.eq(self.s_axil_araddr), *load_hits, rd_sel.eq(cap[2:6])]
+                    capture_copies()
                     m.next = "READ"
             with m.State("WRITE"):
                 m.d.comb += write_now.eq(1)
@@ -400,10 +424,13 @@ class ControlBus(wiring.Component):
                 with m.If(read_to_reg2):
                     m.next = "READ2"
             with m.State("READ2"):
-                with m.Switch(word[4:]):
-                    for g in grp_q:
-                        with m.Case(g):
-                            m.d.sync += rdata.eq(grp_q[g])
+                with m.If(d_hit):
+                    m.d.sync += rdata.eq(desc_rd_q.word_select(d_i, 32))
+                with m.Else():
+                    with m.Switch(word[4:]):
+                        for g in grp_q:
+                            with m.Case(g):
+                                m.d.sync += rdata.eq(grp_q[g])
                 m.next = "RRESP"
             with m.State("RWAIT"):
                 # each window's addressed word, registered next to its memory ...

@@ -19,7 +19,7 @@ from amaranth.back import verilog
 
 from .accel import Accelerator
 from .params import array_from_cli
-from .schedule import ARRAY_LATENCY, DECODE_CYCLES, REQ_LATENCY, drain_cycles
+from .schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
 
 
 def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None) -> Path:
@@ -31,7 +31,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
     t = time.time()
     text = verilog.convert(Accelerator(cfg), name=name, emit_src=False)
     meta = dict(top=name, params=cfg.to_dict(), latency=dict(array=ARRAY_LATENCY(cfg.rows), requant=REQ_LATENCY,
-                decode_cycles=DECODE_CYCLES, drain_cycles=drain_cycles(cfg.rows)),
+                fetch_cycles=FETCH_CYCLES, decode_cycles=DECODE_CYCLES, drain_cycles=drain_cycles(cfg.rows)),
                 clock="clk", reset="rst (synchronous, active high)", bus="s_axil_* (AXI4-Lite slave)",
                 generate_seconds=round(time.time() - t, 1))
     for suffix, body in ((".v", text), (".json", json.dumps(meta, indent=2))):

@@ -86,13 +86,17 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
 
     def __init__(self):
         super().__init__()
-        self.w_sh = Signal(signed(8))
+        # Data registers have no reset (only the control bits do): every value is written before
+        # a valid pixel or an enabled chunk reads it, and the reset net stays small on an FPGA.
+        self.w_sh = Signal(signed(8), reset_less=True)
         self.en_sh = Signal()
         self.fwd_sh = Signal()
-        self.w_act = Signal(signed(8))
+        self.w_act = Signal(signed(8), reset_less=True)
         self.en_act = Signal()
         self.fwd_act = Signal()
-        self.prod = Signal(signed(16))
+        self.prod = Signal(signed(16), reset_less=True)
+        self._x_q = Signal(signed(8), reset_less=True)
+        self._p_q = Signal(signed(32), reset_less=True)
 
     def elaborate(self, platform):
         m = Module()
@@ -115,11 +119,12 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
                          self.fwd_act.eq(self.fwd_sh)]
 
         with m.If(self.valid & (e | f)):
-            m.d.sync += self.x_out.eq(self.x)
+            m.d.sync += self._x_q.eq(self.x)
+        m.d.comb += [self.x_out.eq(self._x_q), self.p_out.eq(self._p_q)]
         m.d.sync += [
             self.valid_out.eq(self.valid),
             self.first_out.eq(self.first),
             self.prod.eq(Mux(mac, self.x * w, 0)),
-            self.p_out.eq(self.p_top + self.prod),
+            self._p_q.eq(self.p_top + self.prod),
         ]
         return m

@@ -97,9 +97,10 @@ class Requant(wiring.Component):
             m.d.sync += relu3.eq(relu2)
 
         for i in range(self._n):
-            # Stage 1: product (a single multiplier), shift amount saturated to 47.
-            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}")
-            s1 = Signal(range(S_MAX + 1), name=f"s1_{i}")
+            # Stage 1: product (a single multiplier), shift amount saturated to 47. The data
+            # registers have no reset (the valid bits have): each is written before it is read.
+            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}", reset_less=True)
+            s1 = Signal(range(S_MAX + 1), name=f"s1_{i}", reset_less=True)
             with m.If(self.valid):
                 m.d.sync += [
                     prod.eq(self.acc[i] * self.m[i]),
@@ -109,8 +110,8 @@ class Requant(wiring.Component):
             # Stage 2: round half up (no shift yet).
             rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46
             m.d.comb += rounding.eq(Mux(s1 == 0, 0, Const(1, S_MAX) << (s1 - 1)[:6]))
-            rounded = Signal(signed(_SUM_BITS), name=f"rounded_{i}")
-            s2 = Signal(range(S_MAX + 1), name=f"s2_{i}")
+            rounded = Signal(signed(_SUM_BITS), name=f"rounded_{i}", reset_less=True)
+            s2 = Signal(range(S_MAX + 1), name=f"s2_{i}", reset_less=True)
             with m.If(valid1):
                 m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
 
@@ -122,15 +123,15 @@ class Requant(wiring.Component):
             # from s % 8 + 7 up.
             ext = Signal(signed(_SUM_BITS + 8), name=f"ext_{i}")  # room for s + 7 <= 54
             m.d.comb += ext.eq(rounded)
-            coarse = Signal(signed(len(ext)), name=f"coarse_{i}")
-            fine = Signal(3, name=f"fine_{i}")
+            coarse = Signal(signed(len(ext)), name=f"coarse_{i}", reset_less=True)
+            fine = Signal(3, name=f"fine_{i}", reset_less=True)
             with m.If(valid2):
                 m.d.sync += [coarse.eq(ext >> Cat(Const(0, 3), s2[3:])), fine.eq(s2[:3])]
             sign = coarse[-1]
             hi = [Const(k, 4) >= fine + 7 if k < 15 else Const(1, 1) for k in range(len(coarse))]
             ones = Cat(*[~hi[k] | coarse[k] for k in range(len(coarse))]).all()
             zeros = Cat(*[~hi[k] | ~coarse[k] for k in range(len(coarse))]).all()
-            y = Signal(signed(8), name=f"y_{i}")
+            y = Signal(signed(8), name=f"y_{i}", reset_less=True)
             with m.If(valid3):
                 with m.If(relu3 & sign):
                     m.d.sync += y.eq(0)

@@ -4,8 +4,9 @@ tests compare the hardware's counters with it, and ``sw/`` uses it as the exact 
 
 Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
 
-* FETCH (1 cycle). A classifier head whose SELECT_K differs from its active input groups is skipped
-  here (its LAYER_CYCLES is 1).
+* FETCH (``FETCH_CYCLES`` = 2: the descriptor table is read into a register, then latched). A
+  classifier head whose SELECT_K differs from its active input groups is skipped here (its
+  LAYER_CYCLES is 2).
 * DECODE (``DECODE_CYCLES``): shape arithmetic and every check; a bad layer stops the run with an
   error code.
 * PRELOAD (N cycles): the first chunk's weight rows.
@@ -13,7 +14,7 @@ Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
   the next chunk's weights load into the shadow registers while this one streams.
 * DRAIN (``drain_cycles(N)``): the last pixel leaves the array, requantizer and pool stage.
 
-    layer cycles = 1 + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 4
+    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 4
 
 A chunk is one weight tile (N rows x N columns) streamed over one block of output pixels; see
 ``hw/DESIGN.md`` for the tiling.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 KIND_CONV, KIND_CLASSIFIER = 1, 2
 SRC_IMAGE, BUF_A, BUF_B, DST_LOGITS = 0, 1, 2, 3
 
+FETCH_CYCLES = 2  # the descriptor row and channel counts registered, then latched
 DECODE_CYCLES = 24  # fixed: 16-step dividers, the checks, the o-tile tables (one product per cycle)
 #                    and two cycles for the chunk iterators' registered next-state values
 REQ_LATENCY = 4  # hw.postproc.Requant pipeline depth
@@ -196,11 +198,12 @@ def plan_layer(index: int, d: dict, cfg, gi: int, go: int, producer_go: int | No
     plan = LayerPlan(index=index)
     if d["kind"] == KIND_CLASSIFIER and d["select_k"] and d["select_k"] != gi:
         plan.skipped = True
-        plan.counters = dict(BUSY_CYCLES=1, STALL_CYCLES=1, GATED_PE_CYCLES=n * n)
+        plan.counters = dict(BUSY_CYCLES=FETCH_CYCLES, STALL_CYCLES=FETCH_CYCLES,
+                             GATED_PE_CYCLES=FETCH_CYCLES * n * n)
         return plan
     plan.error = int(check_layer(d, cfg, gi, go, producer_go))
     if plan.error:  # found in the last DECODE cycle: FETCH and DECODE ran, every PE idle
-        spent = 1 + DECODE_CYCLES
+        spent = FETCH_CYCLES + DECODE_CYCLES
         plan.counters = dict(BUSY_CYCLES=spent, STALL_CYCLES=spent, GATED_PE_CYCLES=spent * n * n)
         return plan
     G = d["groups"]
@@ -224,8 +227,8 @@ def plan_layer(index: int, d: dict, cfg, gi: int, go: int, producer_go: int | No
                     if d["w_base"] + c.wchunk * n + r >= cfg.wgt_depth)
         plan.error = int(Error.BAD_SHAPE)
         plan.chunks = []
-        if k == 0:  # during PRELOAD (row r read in cycle 1 + DECODE + r): no MAC has run yet
-            spent = 1 + DECODE_CYCLES + r + 1
+        if k == 0:  # during PRELOAD (row r read in cycle FETCH + DECODE + r): no MAC has run yet
+            spent = FETCH_CYCLES + DECODE_CYCLES + r + 1
             plan.counters = dict(BUSY_CYCLES=spent, STALL_CYCLES=spent, GATED_PE_CYCLES=spent * n * n,
                                  WGT_RD=r + 1)
         else:  # while streaming an earlier chunk: counters up to that cycle are not modelled
@@ -239,7 +242,7 @@ def _count(plan: LayerPlan, d: dict, cfg, n: int, wc: int) -> dict:
     K, s, p, H, W = d["kernel"], d["stride"], d["pad"], d["h"], d["w"]
     c = dict.fromkeys(("MACS", "IMG_RD", "ACTA_RD", "ACTB_RD", "ACTA_WR", "ACTB_WR", "WGT_RD",
                        "PRM_RD", "ACC_RD", "ACC_WR", "LINE_RD", "LINE_WR", "LOGIT_WR"), 0)
-    busy = 1 + DECODE_CYCLES + n + drain_cycles(n)
+    busy = FETCH_CYCLES + DECODE_CYCLES + n + drain_cycles(n)
     issued = 0
     src = {SRC_IMAGE: "IMG_RD", BUF_A: "ACTA_RD", BUF_B: "ACTB_RD"}[d["src"]]
     dst = {BUF_A: "ACTA_WR", BUF_B: "ACTB_WR", DST_LOGITS: None}[d["dst"]]

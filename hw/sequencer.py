@@ -3,8 +3,8 @@
 It is the RTL of ``hw/schedule.py`` (the executable definition of its timeline and counters) and
 the layouts of ``hw/DESIGN.md``; ``tests/test_hw_accel.py`` checks both cycle for cycle.
 
-Per descriptor: FETCH (1 cycle; skips a classifier head whose SELECT_K is not the active input
-group count), DECODE (``DECODE_CYCLES``: three 16-step dividers and the checks), PRELOAD (N
+Per descriptor: FETCH (``FETCH_CYCLES`` = 2: the descriptor table's registered read, then the
+latch; skips a classifier head whose SELECT_K is not the active input group count), DECODE (``DECODE_CYCLES``: three 16-step dividers and the checks), PRELOAD (N
 cycles of weight rows), then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next
 chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
 
@@ -28,7 +28,7 @@ from .array import SystolicArray
 from .params import check_sequencer_size
 from .postproc import Requant
 from .regmap import Error
-from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV,
+from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, FETCH_CYCLES, KIND_CLASSIFIER, KIND_CONV,
                        REQ_LATENCY, SRC_IMAGE, drain_cycles)
 
 __all__ = ["Sequencer"]
@@ -164,8 +164,9 @@ class Sequencer(wiring.Component):
         w_base, p_base, src_base, dst_base = (Signal(32, name=n_) for n_ in ("w_base", "p_base", "src_base", "dst_base"))
         gi, go = Signal(8), Signal(8)
         m.d.comb += self.desc_idx.eq(j)
-        words = self.desc
-        chan_j = self.chan[j]
+        words = self.desc  # registered in the bus: descriptor j of the previous cycle
+        chan_j = Signal(16)  # chan[j], registered alike (read in FETCH's second cycle)
+        m.d.sync += chan_j.eq(self.chan[j])
         image = Signal()
         m.d.comb += image.eq(src == SRC_IMAGE)
 
@@ -549,7 +550,11 @@ class Sequencer(wiring.Component):
                     with m.If((self.num_layers == 0) | (self.first_layer + self.num_layers > cfg.n_desc)):
                         m.d.sync += [err.eq(1), done.eq(1), code.eq(Error.BAD_DESCRIPTOR)]
                     with m.Else():
-                        m.next = "FETCH"
+                        m.next = "FETCH0"
+            with m.State("FETCH0"):  # j's row and channel counts are read into registers
+                m.d.comb += fsm_busy.eq(1)
+                m.next = "FETCH"
+                guard()
             with m.State("FETCH"):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [kind.eq(words[0][0:2]), src.eq(words[0][2:4]), dst.eq(words[0][4:6]),
@@ -558,15 +563,17 @@ class Sequencer(wiring.Component):
                              H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
                              S.eq(words[3][8:16]), P.eq(words[3][16:24]), G.eq(words[3][24:32]),
                              w_base.eq(words[4]), p_base.eq(words[5]), src_base.eq(words[6]),
-                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(1), dcnt.eq(0)]
+                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES), dcnt.eq(0)]
                 w0 = words[0]
                 skip = (w0[0:2] == KIND_CLASSIFIER) & (w0[12:16] != 0) & (w0[12:16] != gi_now)
                 with m.If(skip):
-                    m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(1)]
+                    m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(FETCH_CYCLES)]
                     m.d.sync += j.eq(j + 1)
                     with m.If(j + 1 == j_end):
                         m.d.sync += done.eq(1)
                         m.next = "IDLE"
+                    with m.Else():
+                        m.next = "FETCH0"
                 with m.Else():
                     m.next = "DECODE"
                 guard()
@@ -765,7 +772,7 @@ class Sequencer(wiring.Component):
                         m.d.sync += done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        m.next = "FETCH"
+                        m.next = "FETCH0"
                 guard()
 
         # ---------------------------------------------------------------- accumulate (t + 1 + AL)

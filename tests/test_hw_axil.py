@@ -337,12 +337,14 @@ def test_rw_registers_read_back(seed):
             chan = values[("CHAN", j)]
             assert ctx.get(b.chan[j].out_groups) == chan & 0xFF, ms.msg(f"chan[{j}]")
             assert ctx.get(b.chan[j].in_groups) == chan >> 8, ms.msg(f"chan[{j}]")
-            ctx.set(b.desc_idx, j)  # the sequencer's read port of the descriptor table
+            ctx.set(b.desc_idx, j)  # the sequencer's read port of the descriptor table (registered)
+            await ctx.tick()
             for i in range(DESC_WORDS):
                 assert ctx.get(b.desc[i]) == values[(f"DESC_W{i}", j)], ms.msg(f"desc[{j}][{i}]")
         # The descriptor at 0x400 + 32j + 4i is word i of descriptor j.
         j = SMALL.n_desc - 1
         ctx.set(b.desc_idx, j)
+        await ctx.tick()
         assert (await ms.read(0x400 + 32 * j + 4 * 3))[0] == ctx.get(b.desc[3])
 
     run(h, body, seed)
