@@ -79,9 +79,10 @@ class ControlBus(wiring.Component):
     desc : Out(ArrayLayout(unsigned(32), 8))
         Its words, registered: ``desc[i]`` is ``DESC_W<i>[desc_idx]`` of the previous cycle; name its fields with
         ``data.View(regmap.descriptor_layout(), desc.as_value())``. The table is a RAM (LUT-RAM
-        on an FPGA: one 256-bit row per descriptor, one copy per read port) with a valid bit
-        per byte, cleared by reset, so it reads exactly like registers: a byte not written
-        since reset reads 0 and bits outside the fields read 0.
+        on an FPGA: one 256-bit row per descriptor, one copy per read port) that reset clears:
+        for ``n_desc`` cycles after reset it writes zero rows and the bus accepts no address or
+        data (AWREADY, WREADY, ARREADY low). So it reads exactly like registers: a byte not
+        written since reset reads 0 and bits outside the fields read 0.
     start, abort, clear_counters : Out(1)
         One-cycle pulses from writing 1 to the ``CTRL`` bits.
     busy : In(1)
@@ -218,19 +219,21 @@ class ControlBus(wiring.Component):
         word = addr[2:]
         write_now = Signal()  # the cycle a write is performed (FSM state WRITE)
 
-        # Descriptor table: RAM rows of 8 words with a valid bit per byte (reset clears them).
-        # Both read ports are registered: the sequencer's row (``desc``) a cycle after its
-        # ``desc_idx``, the bus's in READ (the word is selected in READ2).
+        # Descriptor table: RAM rows of 8 words. Reset clears it: for n_desc cycles a counter
+        # writes zero rows while the bus accepts nothing, so it reads exactly like reset
+        # registers (no valid bits, no masking). Both read ports are registered: the sequencer's
+        # row (``desc``) a cycle after its ``desc_idx``, the bus's in READ (its word in READ2).
         nd, dw = self._cfg.n_desc, DESC_WORDS
         m.submodules.desc_mem = desc_mem = Memory(shape=unsigned(32 * dw), depth=nd, init=[])
         desc_wr = desc_mem.write_port(granularity=8)
         desc_seq = desc_mem.read_port(domain="comb")
         desc_bus = desc_mem.read_port(domain="comb")
-        dvalid = Signal(nd * 4 * dw)  # bit 4*(dw*j + i) + b: byte b of word i of descriptor j
-
-        def masked(row, j):
-            valid = dvalid.word_select(j, 4 * dw)
-            return row & Cat(*[valid[k].replicate(8) for k in range(4 * dw)])
+        clearing = Signal(init=1)  # the cycles after reset that write the zero rows
+        clr_row = Signal(range(max(nd, 2)))
+        with m.If(clearing):
+            m.d.sync += clr_row.eq(clr_row + 1)
+            with m.If(clr_row == nd - 1):
+                m.d.sync += clearing.eq(0)
 
         lw, jb = _log2(dw), max(1, (nd - 1).bit_length())
         tb = 2 + lw + jb  # address bits the table spans
@@ -241,14 +244,14 @@ class ControlBus(wiring.Component):
         # is for the default 16 descriptors at 0x400.
         d_i, d_j = Signal(lw, name="desc_i"), Signal(jb, name="desc_j")
         desc_rd_q = Signal(32 * dw)  # the addressed row, read in READ
-        m.d.comb += [desc_seq.addr.eq(self.desc_idx), desc_bus.addr.eq(d_j), desc_wr.addr.eq(d_j),
-                     desc_wr.data.eq(Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)]))]  # field bits only
-        m.d.sync += self.desc.eq(masked(desc_seq.data, self.desc_idx))
+        fields = Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)])  # field bits only
         d_we = Signal(4 * dw)
         m.d.comb += d_we.eq(Cat(*[(write_now & d_hit & (d_i == i) & wstrb[b]) for i in range(dw) for b in range(4)]))
-        m.d.comb += desc_wr.en.eq(d_we)
-        with m.If(d_we.any()):
-            m.d.sync += dvalid.word_select(d_j, 4 * dw).eq(dvalid.word_select(d_j, 4 * dw) | d_we)
+        m.d.comb += [desc_seq.addr.eq(self.desc_idx), desc_bus.addr.eq(d_j),
+                     desc_wr.addr.eq(Mux(clearing, clr_row, d_j)),
+                     desc_wr.data.eq(Mux(clearing, 0, fields)),
+                     desc_wr.en.eq(Mux(clearing, (1 << (4 * dw)) - 1, d_we))]
+        m.d.sync += self.desc.eq(desc_seq.data)
 
         m.d.comb += [
             self.s_axil_rdata.eq(rdata),
@@ -371,7 +374,7 @@ class ControlBus(wiring.Component):
 
         def read_reg():
             m.d.comb += read_to_reg2.eq(1)
-            m.d.sync += desc_rd_q.eq(masked(desc_bus.data, d_j))
+            m.d.sync += desc_rd_q.eq(desc_bus.data)
 
         read_to_wait = Signal()
         read_to_reg2 = Signal()
@@ -388,11 +391,12 @@ class ControlBus(wiring.Component):
         with m.FSM(name="axil"):
             with m.State("IDLE"):
                 m.d.comb += [
-                    self.s_axil_awready.eq(~aw_got),
-                    self.s_axil_wready.eq(~w_got),
+                    # nothing is accepted while reset clears the descriptor table
+                    self.s_axil_awready.eq(~aw_got & ~clearing),
+                    self.s_axil_wready.eq(~w_got & ~clearing),
                     # A read is taken only when no write has started (one transaction at a time).
                     self.s_axil_arready.eq(~(aw_got | w_got | self.s_axil_awvalid
-                                             | self.s_axil_wvalid)),
+                                             | self.s_axil_wvalid | clearing)),
                 ]
                 with m.If(aw_fire):
                     m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1), *load_hits]

@@ -112,6 +112,12 @@ _RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="
 _DATAPATH_PATTERNS = (r"*/*\seq.\array.\pe_*", r"*/*\seq.\requant.*")
 
 
+# ECP5 multiplier policies: "datapath" (PE and requantizer multipliers on MULT18X18D, the last PE
+# rows in LUTs if the DSP blocks are too few), "requant" (only the requantizer's: every PE
+# multiplier in LUTs, so the array is not pulled onto the device's DSP rows), "all" (Yosys' own)
+DSP_POLICIES = ("datapath", "requant", "all")
+
+
 def lut_pe_rows(n: int, dsp_capacity: int) -> int:
     """PE rows whose multipliers the "datapath" policy builds from LUTs so the DSP blocks
     suffice: the datapath needs N*N (PEs) + 2N (requantizer lanes, 32 x 17 bits each), and
@@ -119,6 +125,13 @@ def lut_pe_rows(n: int, dsp_capacity: int) -> int:
     multiplier; a requantizer lane is not). 0 when everything fits."""
     excess = n * n + 2 * n - dsp_capacity
     return 0 if excess <= 0 else min(n, -(-excess // n))
+
+
+def pe_rows_in_luts(n: int, dev: "Device", dsp: str) -> int:
+    """PE rows of an N x N array whose multipliers are LUT logic under policy ``dsp``."""
+    if dev.family != "ecp5" or dsp == "all":
+        return 0
+    return n if dsp == "requant" else lut_pe_rows(n, dev.capacity["dsp"])
 
 
 class ToolError(RuntimeError):
@@ -202,7 +215,8 @@ def pin_constraints(dev: Device) -> str | None:
 
 def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str | None,
                  dsp: str = "datapath", lut_map: bool = True, n: int = 0, lut_rows: int = 0) -> str:
-    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is "datapath" or "all".
+    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is one of ``DSP_POLICIES``
+    ("requant" is "datapath" with ``lut_rows = n``).
     ``lut_map=False`` stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and
     flip-flops are mapped, logic is left as generic gates (the quick smoke test). ``lut_rows``:
     the last rows of the N x N (``n``) array keep LUT multipliers (see ``lut_pe_rows``)."""
@@ -502,8 +516,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
 
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
-    if dsp not in ("datapath", "all"):
-        raise ValueError(f"dsp must be 'datapath' or 'all', got {dsp!r}")
+    if dsp not in DSP_POLICIES:
+        raise ValueError(f"dsp must be one of {', '.join(DSP_POLICIES)}, got {dsp!r}")
     dev = DEVICES[device]
     if dev.family == "ice40":
         dsp = "all"  # synth_ice40 -dsp: the UP5K's 8 SB_MAC16 are too few for any array anyway
@@ -514,7 +528,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     stem = (f"{array}_{device}" + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
             + ("" if route or not pnr else "_placed"))
     report_path = out_dir / f"{stem}.json"
-    lut_rows = lut_pe_rows(cfg.rows, dev.capacity["dsp"]) if dev.family == "ecp5" and dsp == "datapath" else 0
+    lut_rows = pe_rows_in_luts(cfg.rows, dev, dsp)
     work = out_dir / (f"{array}_{dev.family}_{dsp}" + (f"_lutpe{lut_rows}" if lut_rows else "")
                       + ("" if lut_map else "_nolut"))
     work.mkdir(parents=True, exist_ok=True)
@@ -545,7 +559,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                               rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map,
                               n=cfg.rows, lut_rows=lut_rows)
         rep["lut_pe_rows"] = lut_rows
-        if lut_rows:
+        if lut_rows and dsp == "datapath":
             log(f"[synth] {cfg.rows * cfg.rows + 2 * cfg.rows} datapath multipliers, {dev.capacity['dsp']} DSP "
                 f"blocks: the last {lut_rows} PE row(s) use LUT multipliers")
         key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
@@ -672,8 +686,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
     ap.add_argument("--no-pnr", action="store_true", help="stop after Yosys (resource counts only)")
     ap.add_argument("--freq", type=float, default=100.0, help="clock target in MHz (default 100)")
-    ap.add_argument("--dsp", default="datapath", choices=("datapath", "all"),
-                    help="ECP5: which multipliers use MULT18X18D (default: PE + requantizer only)")
+    ap.add_argument("--dsp", default="datapath", choices=DSP_POLICIES,
+                    help="ECP5: which multipliers use MULT18X18D (default datapath: PE + requantizer; requant: the requantizer only, PEs in LUTs; all: every multiplier)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
     ap.add_argument("--no-lut-map", action="store_true",
                     help="Yosys only, stopping before LUT mapping: exact DSP/BRAM/FF counts, fast")

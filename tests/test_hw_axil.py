@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from amaranth import Elaboratable, Module, unsigned
+from amaranth import ClockDomain, Elaboratable, Module, unsigned
 from amaranth.back import verilog
 from amaranth.lib import memory
 from amaranth.sim import Simulator
@@ -37,6 +37,7 @@ class Harness(Elaboratable):
 
     def __init__(self, cfg: ArrayConfig, seed: int):
         self.cfg = cfg
+        self.cd = ClockDomain("sync")
         self.bus = ControlBus(cfg)
         self.map = regmap(cfg)
         rng = random.Random(seed)
@@ -50,6 +51,7 @@ class Harness(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = self.cd  # explicit, so a test can drive its reset
         m.submodules.bus = bus = self.bus
         for w in self.map.windows:
             p = w.name.lower()
@@ -242,6 +244,11 @@ def run(harness: Harness, body, seed: int, max_cycles: int = 20000):
     async def tb(ctx):
         master = Master(ctx, harness, random.Random(seed), seed)
         await master.idle(2)
+        # after reset the bus clears the descriptor table (n_desc cycles) and accepts nothing
+        for _ in range(harness.cfg.n_desc):
+            if ctx.get(harness.bus.s_axil_awready):
+                break
+            await master.tick()
         await body(master)
         finished.append(master.cycle)
 
@@ -348,6 +355,60 @@ def test_rw_registers_read_back(seed):
         assert (await ms.read(0x400 + 32 * j + 4 * 3))[0] == ctx.get(b.desc[3])
 
     run(h, body, seed)
+
+
+def test_reset_clears_the_descriptor_table_before_the_bus_is_ready():
+    """For n_desc cycles after reset AWREADY, WREADY and ARREADY stay low (the table writes its
+    zero rows), even with every channel valid; then all three rise. A descriptor written before
+    a reset reads 0 after it."""
+    h = Harness(SMALL, 3)
+
+    async def wait_ready(ctx, b):
+        low = 0
+        while not (ctx.get(b.s_axil_awready) or ctx.get(b.s_axil_wready) or ctx.get(b.s_axil_arready)):
+            low += 1
+            assert low <= 4 * SMALL.n_desc, "the bus never became ready after reset"
+            await ctx.tick()
+        assert low == SMALL.n_desc, f"not ready for {low} cycles after reset, expected n_desc = {SMALL.n_desc}"
+        assert ctx.get(b.s_axil_awready) and ctx.get(b.s_axil_wready)
+
+    async def tb(ctx):
+        b = h.bus
+        j = SMALL.n_desc - 1
+        for sig in (b.s_axil_awvalid, b.s_axil_wvalid, b.s_axil_bready):
+            ctx.set(sig, 1)
+        ctx.set(b.s_axil_awaddr, 0x400 + 32 * j + 4)  # DESC_W1 of the last descriptor
+        ctx.set(b.s_axil_wdata, 0x00050003)
+        ctx.set(b.s_axil_wstrb, 0xF)
+        await wait_ready(ctx, b)
+        await ctx.tick()
+        for sig in (b.s_axil_awvalid, b.s_axil_wvalid):
+            ctx.set(sig, 0)
+        for _ in range(8):
+            if ctx.get(b.s_axil_bvalid):
+                break
+            await ctx.tick()
+        assert ctx.get(b.s_axil_bvalid) and ctx.get(b.s_axil_bresp) == Resp.OKAY
+        await ctx.tick()
+        ctx.set(b.desc_idx, j)
+        await ctx.tick()
+        assert ctx.get(b.desc[1]) == 0x00050003, "the descriptor write did not land"
+        ctx.set(h.cd.rst, 1)  # reset, held 3 cycles
+        await ctx.delay(3e-8)  # three clock edges (ctx.tick() would raise DomainReset)
+        ctx.set(h.cd.rst, 0)
+        await wait_ready(ctx, b)
+        for k in range(SMALL.n_desc):
+            ctx.set(b.desc_idx, k)
+            await ctx.tick()
+            assert all(ctx.get(b.desc[i]) == 0 for i in range(DESC_WORDS)), f"descriptor {k} not cleared"
+        finished.append(True)
+
+    finished = []
+    sim = Simulator(h)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run_until(1e-8 * (20 * SMALL.n_desc + 100))
+    assert finished
 
 
 @pytest.mark.parametrize("seed", [5])

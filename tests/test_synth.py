@@ -136,6 +136,12 @@ def test_lut_pe_rows_fit_the_dsp_budget():
         assert n * (n - rows) + 2 * n <= cap or rows == n
     script = synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, n=8, lut_rows=2)
     assert "pe_6_* %d" in script and "pe_7_* %d" in script and "pe_5_*" not in script
+    # the policies: "requant" moves every PE row to LUTs, "all" and iCE40 none
+    e45, ice = synth.DEVICES["ecp5-45k"], synth.DEVICES["ice40-up5k"]
+    assert [synth.pe_rows_in_luts(8, e45, d) for d in ("datapath", "requant", "all")] == [1, 8, 0]
+    assert synth.pe_rows_in_luts(8, ice, "datapath") == 0
+    script = synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="requant", n=4, lut_rows=4)
+    assert all(f"pe_{r}_* %d" in script for r in range(4)) and "requant" in script
 
 
 def test_logic_depth_finds_the_deepest_register_to_register_path():
