@@ -661,7 +661,9 @@ def markdown(cfg: "ArrayConfig") -> str:
                    f"{w.depth} | {w.size:#x} | {w.doc} |")
     out += ["", "### Layer descriptor", "",
             f"Descriptor j, word i at `{DESC_BASE:#05x} + {DESC_STRIDE}*j + 4*i` "
-            "(registers `DESC_W0` .. `DESC_W7`).", "",
+            "(registers `DESC_W0` .. `DESC_W7`). The table is a RAM that reset clears: for "
+            f"{cfg.n_desc} cycles (one per descriptor) after reset the bus accepts no address or "
+            "data (AWREADY, WREADY, ARREADY low).", "",
             "| word | field | bits | description |", "| --- | --- | --- | --- |"]
     for i, word in enumerate(DESC_FIELDS):
         for f in word:

@@ -14,7 +14,7 @@ Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
   the next chunk's weights load into the shadow registers while this one streams.
 * DRAIN (``drain_cycles(N)``): the last pixel leaves the array, requantizer and pool stage.
 
-    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 4
+    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 5
 
 A chunk is one weight tile (N rows x N columns) streamed over one block of output pixels; see
 ``hw/DESIGN.md`` for the tiling.
@@ -40,8 +40,8 @@ def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
 
 def drain_cycles(n: int) -> int:
     """Input read (1) + array latency (2N + 1) + accumulate register (1) + requantizer +
-    pool/write stage (1)."""
-    return 1 + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 1
+    pool stage (1) + write stage (1)."""
+    return 1 + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 2
 
 
 @dataclass(frozen=True)

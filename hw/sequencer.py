@@ -11,8 +11,8 @@ chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
 Pipeline of one pixel issued at cycle t: t read activations; t+1 into the array (latency 2N);
 t+1+2N accumulate (+ bias on the first chunk, the accumulator memory's read otherwise); t+2+2N
 that sum registered: written back, or on the last chunk fed to the requantizer or written to the
-logits; t+6+2N ReLU/saturated int8 out, 2x2 pool (x pairs in the stream, y pairs through the
-line buffer) and the write of the output word. Counter increments are registered: each lands
+logits; t+6+2N ReLU/saturated int8 out and the 2x2 pool's x max (x pairs in the stream, the
+line buffer's write); t+7+2N its y max against the line buffer and the write of the output word. Counter increments are registered: each lands
 one cycle after its event.
 
 Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its
@@ -812,15 +812,23 @@ class Sequencer(wiring.Component):
         hreg = [Signal(signed(8), name=f"hreg{c}") for c in range(N)]
         hmax = [Mux(hreg[c] > yv[c], hreg[c], yv[c]) for c in range(N)]
         line_prev = [line_rd.data.word_select(c, 8).as_signed() for c in range(N)]
-        pooled = [Mux(line_prev[c] > hmax[c], line_prev[c], hmax[c]) for c in range(N)]
         with m.If(wr_conv & ~tW.xo):
             m.d.sync += [hreg[c].eq(yv[c]) for c in range(N)]
         m.d.comb += [line_rd.addr.eq(tW.lb), line_rd.en.eq(wr_conv & pool & ~tW.xo & tW.yo),
                      line_wr.addr.eq(tW.lb), line_wr.data.eq(Cat(*hmax)),
                      line_wr.en.eq(wr_conv & pool & tW.xo & ~tW.yo)]
-        m.d.comb += [self.dst_addr.eq(tW.waddr), self.dst_sel.eq(dst),
-                     self.dst_we.eq(wr_conv & Mux(pool, tW.xo & tW.yo, 1)),
-                     self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*yv)))]
+        # The output write one cycle later (a register stage, so the x max and the y max against
+        # the line buffer are in different cycles): out = hmax (pool) or the requantized value.
+        w_addr, w_we = Signal.like(tW.waddr, name="w_addr"), Signal(name="w_we")
+        w_val = [Signal(signed(8), name=f"w_val{c}", reset_less=True) for c in range(N)]
+        w_line = [Signal(signed(8), name=f"w_line{c}", reset_less=True) for c in range(N)]
+        w_pool = Signal()
+        m.d.sync += [w_addr.eq(tW.waddr), w_we.eq(wr_conv & Mux(pool, tW.xo & tW.yo, 1)), w_pool.eq(pool)]
+        m.d.sync += [w_val[c].eq(Mux(pool, hmax[c], yv[c])) for c in range(N)]
+        m.d.sync += [w_line[c].eq(line_prev[c]) for c in range(N)]
+        pooled = [Mux(w_line[c] > w_val[c], w_line[c], w_val[c]) for c in range(N)]
+        m.d.comb += [self.dst_addr.eq(w_addr), self.dst_sel.eq(dst), self.dst_we.eq(w_we),
+                     self.dst_data.eq(Mux(w_pool, Cat(*pooled), Cat(*w_val)))]
 
         # ---------------------------------------------------------------- counter increments
         # registered: an increment lands in its counter one cycle after the event (two for IMG_RD,
