@@ -780,22 +780,28 @@ class Sequencer(wiring.Component):
         # one cycle later: that sum registered, written back (not the last chunk), fed to the
         # requantizer (conv) or to the logits (classifier). A pixel's next read of the same
         # accumulator comes a chunk later (N + 1 cycles at least), long after its write.
-        pre, tA, tB = tags[AL - 1], tags[AL], tags[AL + 1]
+        pre2, pre, tA, tB = tags[AL - 2], tags[AL - 1], tags[AL], tags[AL + 1]
+        # An o-tile's parameter word is read at its first pixel's pre2 stage (o-tile starts are
+        # N + 1 cycles apart at least, so the read port holds the word from pre to tA): its
+        # biases are latched at pre, for tA's sums; M and S at tA, for tB's requantizer. So no
+        # 512-bit register with a multiplexer in front of the accumulate adders.
         m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre.valid & ~pre.cfirst),
-                     self.p_addr.eq(p_base + pre.t), self.p_re.eq(pre.valid & pre.newot)]
-        prm = Signal(64 * N)  # parameters of tB's o-tile (latched at tA's first pixel of an o-tile)
-        prm_now = Signal(64 * N)
-        m.d.comb += prm_now.eq(Mux(tA.newot, self.p_data, prm))
-        with m.If(tA.valid & tA.newot):
-            m.d.sync += prm.eq(self.p_data)
+                     self.p_addr.eq(p_base + pre2.t), self.p_re.eq(pre2.valid & pre2.newot)]
+        bias = [Signal(signed(32), name=f"bias{c}", reset_less=True) for c in range(N)]  # tA's o-tile
+        req_m = [Signal(16, name=f"req_m{c}", reset_less=True) for c in range(N)]  # tB's o-tile
+        req_s = [Signal(6, name=f"req_s{c}", reset_less=True) for c in range(N)]
+        for c in range(N):
+            lane = self.p_data.word_select(c, 64)
+            with m.If(pre.valid & pre.newot):
+                m.d.sync += bias[c].eq(lane[0:32])
+            with m.If(tA.valid & tA.newot):
+                m.d.sync += [req_m[c].eq(lane[32:48]), req_s[c].eq(lane[48:54])]
         acc_new = [Signal(signed(32), name=f"acc_new{c}") for c in range(N)]
         for c in range(N):
-            bias = prm_now.word_select(c, 64)[0:32].as_signed()
             prev = acc_rd.data.word_select(c, 32).as_signed()
             with m.If(tA.valid):
-                m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias, prev))
-            lane = prm.word_select(c, 64)
-            m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(lane[32:48]), req.s[c].eq(lane[48:54]),
+                m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], prev))
+            m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
         m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB.valid & ~tB.clast),
                      req.relu.eq(relu), req.valid.eq(tB.valid & tB.clast & (kind == KIND_CONV))]
