@@ -17,7 +17,7 @@ class SystolicArray(wiring.Component):
 
     Rows carry the reduction (input channels), columns the output channels; one pixel (an
     N-vector of int8) enters per cycle. A pixel presented at cycle ``t`` on ``x_in``/``x_valid``/
-    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N + 1``, see ``latency``) as::
+    ``x_first`` comes out at cycle ``t + latency`` (``latency = 2N + 2``, see ``latency``) as::
 
         p_out[c] = sum_r en[r, c] * x_in[r] * w[r, c]        (int32, wraps modulo 2**32)
         p_valid  = x_valid
@@ -95,12 +95,12 @@ class SystolicArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N + 1``. With the input
+        """Cycles from a pixel on ``x_in`` to its sums on ``p_out``: ``2N + 2``. With the input
         register (``INPUT_DELAY`` = 1), row r's PE in column c sees the pixel at t + 1 + r + c and
-        its partial sum leaves at t + 3 + r + c (the PE's product register); column c leaves the
-        bottom row at t + N + 2 + c and N - 1 - c de-skew registers align every column at
-        t + 2N + 1."""
-        return 2 * self._n + self.INPUT_DELAY
+        its partial sum leaves at t + 4 + r + c (the PE's operand and product registers); column c
+        leaves the bottom row at t + N + 3 + c and N - 1 - c de-skew registers align every column
+        at t + 2N + 2."""
+        return 2 * self._n + self.INPUT_DELAY + 1
 
     def pe(self, r: int, c: int) -> ProcessingElement:
         """The PE at row ``r``, column ``c`` (submodule ``pe_{r}_{c}``), for tests and waveforms.
@@ -160,13 +160,15 @@ class SystolicArray(wiring.Component):
                 ]
                 x, valid, first = pe.x_out, pe.valid_out, pe.first_out
 
-        # Output de-skew: column c leaves the bottom row at t + N + 1 + c; N - 1 - c more
-        # registers align every column at t + 2N. The pixel in de-skew stage k of column c is the
-        # one whose valid tag left bottom-row PE (N - 1, c + k) one cycle before (the product
-        # register's cycle): that delayed tag gates the stage.
+        # Output de-skew: column c leaves the bottom row at t + N + 3 + c; N - 1 - c more
+        # registers align every column at t + 2N + 2. The pixel in de-skew stage k of column c is
+        # the one whose valid tag left bottom-row PE (N - 1, c + k) two cycles before (the
+        # operand and product registers' cycles): that delayed tag gates the stage.
         bottom = self._pes[n - 1]
+        vm = [Signal(name=f"valid_op_{c}") for c in range(n)]
         vd = [Signal(name=f"valid_prod_{c}") for c in range(n)]
-        m.d.sync += [vd[c].eq(bottom[c].valid_out) for c in range(n)]
+        m.d.sync += [vm[c].eq(bottom[c].valid_out) for c in range(n)]
+        m.d.sync += [vd[c].eq(vm[c]) for c in range(n)]
         for c in range(n):
             p = bottom[c].p_out
             for k in range(n - 1 - c):

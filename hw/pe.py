@@ -19,16 +19,18 @@ class ProcessingElement(wiring.Component):
     from the left, and that pixel already uses the new pair. Per cycle, with
     ``e = en_sh if first else en_act`` and ``w = w_sh if first else w_act``::
 
-        prod   <= x * w if valid & e else 0
+        (x_m, w_m, mac_m) <= (x, w, valid & e)   (x_m, w_m only when valid & e)
+        prod   <= x_m * w_m if mac_m else 0
         p_out  <= p_top + prod
         x_out  <= x if valid & (e | f) else x_out
         (valid_out, first_out) <= (valid, first)
 
-The product has a register of its own (``prod``), so the multiplier and the 32-bit adder are in
-different cycles: that is what lets the MAC grid close timing on an FPGA (the multiplier's route
-and its delay no longer add to the carry chain). A pixel's partial sum therefore leaves the PE
-two cycles after its activation arrives, while the activation moves on after one; every PE of a
-column is one cycle later in the same way, so the column's sums still meet (PE (r, c) adds
+The multiplier has registers on both sides (operands ``x_m``/``w_m``, product ``prod``), so the
+weight select, the route into the multiplier, the multiplier and the 32-bit adder are in
+different cycles: that is what lets the MAC grid close timing on an FPGA (Yosys does not use the
+DSP block's own input and output registers). A pixel's partial sum therefore leaves the PE
+three cycles after its activation arrives, while the activation moves on after one; every PE of
+a column is one cycle later in the same way, so the column's sums still meet (PE (r, c) adds
 ``p_top`` from PE (r-1, c), whose pixel arrived one cycle earlier, to its own product).
 
     ``f`` is the shadow/active *forward* bit (``w_fwd``): some PE further right in this row is
@@ -41,7 +43,7 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
     registers of a PE disabled for a chunk hold (``w_sh`` is written only when ``w_en``, so under
     the sequencer's load rule the swap copies an equal value into ``w_act``). Latency: one cycle
     from ``x``/``valid``/``first`` to ``x_out``/``valid_out``/``first_out`` and from ``p_top`` to
-    ``p_out``; two cycles from ``x`` to ``p_out``.
+    ``p_out``; three cycles from ``x`` to ``p_out``.
 
     Members
     -------
@@ -65,7 +67,7 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
         Registered ``x``/``valid``/``first`` for the right neighbour.
     p_out : Out(signed(32))
         Registered partial sum for the PE below: ``p_top`` of the previous cycle plus the product
-        of the activation of two cycles ago.
+        of the activation of three cycles ago.
 
     Attributes ``w_sh``, ``en_sh``, ``fwd_sh``, ``w_act``, ``en_act``, ``fwd_act`` are the state
     registers (exposed for tests and waveforms).
@@ -95,6 +97,9 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
         self.en_act = Signal()
         self.fwd_act = Signal()
         self.prod = Signal(signed(16), reset_less=True)
+        self._x_m = Signal(signed(8), reset_less=True)  # the multiplier's operand registers
+        self._w_m = Signal(signed(8), reset_less=True)
+        self._mac_m = Signal()
         self._x_q = Signal(signed(8), reset_less=True)
         self._p_q = Signal(signed(32), reset_less=True)
 
@@ -118,13 +123,18 @@ column is one cycle later in the same way, so the column's sums still meet (PE (
             m.d.sync += [self.w_act.eq(self.w_sh), self.en_act.eq(self.en_sh),
                          self.fwd_act.eq(self.fwd_sh)]
 
+        # operand registers: the multiplier (a DSP block on an FPGA) sees registers only, so the
+        # weight select and the route to the DSP are a cycle of their own; they load only for a MAC
+        m.d.sync += self._mac_m.eq(mac)
+        with m.If(mac):
+            m.d.sync += [self._x_m.eq(self.x), self._w_m.eq(w)]
         with m.If(self.valid & (e | f)):
             m.d.sync += self._x_q.eq(self.x)
         m.d.comb += [self.x_out.eq(self._x_q), self.p_out.eq(self._p_q)]
         m.d.sync += [
             self.valid_out.eq(self.valid),
             self.first_out.eq(self.first),
-            self.prod.eq(Mux(mac, self.x * w, 0)),
+            self.prod.eq(Mux(self._mac_m, self._x_m * self._w_m, 0)),
             self._p_q.eq(self.p_top + self.prod),
         ]
         return m

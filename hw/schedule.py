@@ -14,7 +14,7 @@ Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
   the next chunk's weights load into the shadow registers while this one streams.
 * DRAIN (``drain_cycles(N)``): the last pixel leaves the array, requantizer and pool stage.
 
-    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 5
+    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 6
 
 A chunk is one weight tile (N rows x N columns) streamed over one block of output pixels; see
 ``hw/DESIGN.md`` for the tiling.
@@ -34,12 +34,12 @@ REQ_LATENCY = 4  # hw.postproc.Requant pipeline depth
 
 def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
     """hw.array.SystolicArray.latency: the input register, N - 1 skew, N PEs and the last PE's
-    product register, N - 1 de-skew, less the overlap: 2N + 1."""
-    return 2 * n + 1
+    operand and product registers, N - 1 de-skew, less the overlap: 2N + 2."""
+    return 2 * n + 2
 
 
 def drain_cycles(n: int) -> int:
-    """Input read (1) + array latency (2N + 1) + accumulate register (1) + requantizer +
+    """Input read (1) + array latency (2N + 2) + accumulate register (1) + requantizer +
     pool stage (1) + write stage (1)."""
     return 1 + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 2
 

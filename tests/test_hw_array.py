@@ -209,7 +209,7 @@ def test_array_random_enables(n):
 
 def test_array_parameters():
     for n in (2, 8, 16):
-        assert SystolicArray(n).latency == 2 * n + 1  # input reg + N-1 skew + N PEs + product reg + N-1 de-skew - overlap
+        assert SystolicArray(n).latency == 2 * n + 2  # input reg + N-1 skew + N PEs + operand and product regs + N-1 de-skew - overlap
     for bad in (0, 1, 17):
         with pytest.raises(ValueError):
             SystolicArray(bad)
