@@ -24,11 +24,12 @@ class Requant(wiring.Component):
     ``m`` is the positive 16-bit multiplier (1..65535; 0 gives 0), ``s`` the shift 0..47.
     Shifts 48..63 (never produced by the export) are treated as 47.
 
-    Latency: 4 cycles, constant (``latency``): stage 1 multiplies (one ``*`` per lane, so it maps
-    to a DSP with its output register), stage 2 adds the rounding constant, stage 3 shifts by
-    whole bytes, stage 4 selects the result's 8 bits and applies ReLU and saturation (a mask
-    compare; no barrel shifter). A vector presented with ``valid`` at cycle ``t`` appears on
-    ``y`` with ``y_valid`` at ``t + 4``; ``y`` is meaningful only while ``y_valid``. Every stage holds
+    Latency: 5 cycles, constant (``latency``): stage 1 multiplies in two halves (the low 17 bits
+    and the high 15 bits of ``acc`` times ``m``: one 18 x 18 DSP block each, both products
+    registered), stage 2 joins them, stage 3 adds the rounding constant, stage 4 shifts by whole
+    bytes, stage 5 selects the result's 8 bits and applies ReLU and saturation (a mask compare;
+    no barrel shifter). A vector presented with ``valid`` at cycle ``t`` appears on ``y`` with
+    ``y_valid`` at ``t + 5``; ``y`` is meaningful only while ``y_valid``. Every stage holds
     its registers on bubbles (``valid == 0``).
 
     Parameters
@@ -54,7 +55,7 @@ class Requant(wiring.Component):
         ``valid`` delayed by ``latency``.
     """
 
-    LATENCY = 4
+    LATENCY = 5
 
     def __init__(self, n: int = 8):
         if isinstance(n, bool) or not isinstance(n, int):
@@ -79,61 +80,73 @@ class Requant(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``valid`` to ``y_valid`` (constant): 4."""
+        """Cycles from ``valid`` to ``y_valid`` (constant): 5."""
         return self.LATENCY
 
     def elaborate(self, platform):
         m = Module()
 
-        valid1, valid2, valid3, valid4 = Signal(), Signal(), Signal(), Signal()
-        relu1, relu2, relu3 = Signal(), Signal(), Signal()
-        m.d.sync += [valid1.eq(self.valid), valid2.eq(valid1), valid3.eq(valid2), valid4.eq(valid3)]
-        m.d.comb += self.y_valid.eq(valid4)
-        with m.If(self.valid):
-            m.d.sync += relu1.eq(self.relu)
-        with m.If(valid1):
-            m.d.sync += relu2.eq(relu1)
-        with m.If(valid2):
-            m.d.sync += relu3.eq(relu2)
+        # valid0 .. valid5: the stage inputs' and outputs' valid bits; relu rides along
+        valid0, valid1, valid2, valid3, valid4, valid5 = (self.valid, Signal(), Signal(), Signal(), Signal(),
+                                                          Signal())
+        relu1, relu2, relu3, relu4 = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [valid1.eq(valid0), valid2.eq(valid1), valid3.eq(valid2), valid4.eq(valid3),
+                     valid5.eq(valid4)]
+        m.d.comb += self.y_valid.eq(valid5)
+        for v, r_in, r_out in ((valid0, self.relu, relu1), (valid1, relu1, relu2), (valid2, relu2, relu3),
+                               (valid3, relu3, relu4)):
+            with m.If(v):
+                m.d.sync += r_out.eq(r_in)
 
         for i in range(self._n):
-            # Stage 1: product (a single multiplier), shift amount saturated to 47. The data
+            # Stage 1: acc * m in two halves, acc = hi * 2**17 + lo (lo the unsigned low 17 bits,
+            # hi the signed high 15): each product fits one 18 x 18 multiplier and is registered,
+            # so no adder follows a DSP block in the same cycle. Shift saturated to 47. The data
             # registers have no reset (the valid bits have): each is written before it is read.
-            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}", reset_less=True)
-            s1 = Signal(range(S_MAX + 1), name=f"s1_{i}", reset_less=True)
-            with m.If(self.valid):
+            acc = self.acc[i]
+            p_lo = Signal(unsigned(33), name=f"p_lo_{i}", reset_less=True)
+            p_hi = Signal(signed(32), name=f"p_hi_{i}", reset_less=True)
+            s0 = Signal(range(S_MAX + 1), name=f"s0_{i}", reset_less=True)
+            with m.If(valid0):
                 m.d.sync += [
-                    prod.eq(self.acc[i] * self.m[i]),
-                    s1.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
+                    p_lo.eq(acc[:17] * self.m[i]),
+                    p_hi.eq(acc[17:].as_signed() * self.m[i]),
+                    s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
                 ]
 
-            # Stage 2: round half up (no shift yet).
+            # Stage 2: the product, joined.
+            prod = Signal(signed(_PROD_BITS), name=f"prod_{i}", reset_less=True)
+            s1 = Signal(range(S_MAX + 1), name=f"s1_{i}", reset_less=True)
+            with m.If(valid1):
+                m.d.sync += [prod.eq((p_hi << 17) + p_lo), s1.eq(s0)]
+
+            # Stage 3: round half up (no shift yet).
             rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46
             m.d.comb += rounding.eq(Mux(s1 == 0, 0, Const(1, S_MAX) << (s1 - 1)[:6]))
             rounded = Signal(signed(_SUM_BITS), name=f"rounded_{i}", reset_less=True)
             s2 = Signal(range(S_MAX + 1), name=f"s2_{i}", reset_less=True)
-            with m.If(valid1):
+            with m.If(valid2):
                 m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
 
-            # Stages 3 and 4: the arithmetic shift, ReLU and saturation without a barrel shifter.
+            # Stages 4 and 5: the arithmetic shift, ReLU and saturation without a barrel shifter.
             # With t = rounded and q = t >> s: q fits int8 iff bits s+7 .. top of t all equal t's
             # sign, and then q is the 8 bits of t from bit s; otherwise q saturates by its sign.
-            # ReLU zeroes every negative q (q < 0 iff t < 0). Stage 3 shifts by whole bytes
-            # (s // 8, sign-extending), stage 4 selects the 8 bits at s % 8 and checks the bits
+            # ReLU zeroes every negative q (q < 0 iff t < 0). Stage 4 shifts by whole bytes
+            # (s // 8, sign-extending), stage 5 selects the 8 bits at s % 8 and checks the bits
             # from s % 8 + 7 up.
             ext = Signal(signed(_SUM_BITS + 8), name=f"ext_{i}")  # room for s + 7 <= 54
             m.d.comb += ext.eq(rounded)
             coarse = Signal(signed(len(ext)), name=f"coarse_{i}", reset_less=True)
             fine = Signal(3, name=f"fine_{i}", reset_less=True)
-            with m.If(valid2):
+            with m.If(valid3):
                 m.d.sync += [coarse.eq(ext >> Cat(Const(0, 3), s2[3:])), fine.eq(s2[:3])]
             sign = coarse[-1]
             hi = [Const(k, 4) >= fine + 7 if k < 15 else Const(1, 1) for k in range(len(coarse))]
             ones = Cat(*[~hi[k] | coarse[k] for k in range(len(coarse))]).all()
             zeros = Cat(*[~hi[k] | ~coarse[k] for k in range(len(coarse))]).all()
             y = Signal(signed(8), name=f"y_{i}", reset_less=True)
-            with m.If(valid3):
-                with m.If(relu3 & sign):
+            with m.If(valid4):
+                with m.If(relu4 & sign):
                     m.d.sync += y.eq(0)
                 with m.Elif(ones | zeros):
                     m.d.sync += y.eq(coarse.bit_select(fine, 8))

@@ -29,7 +29,7 @@ SRC_IMAGE, BUF_A, BUF_B, DST_LOGITS = 0, 1, 2, 3
 FETCH_CYCLES = 2  # the descriptor row and channel counts registered, then latched
 DECODE_CYCLES = 24  # fixed: 16-step dividers, the checks, the o-tile tables (one product per cycle)
 #                    and two cycles for the chunk iterators' registered next-state values
-REQ_LATENCY = 4  # hw.postproc.Requant pipeline depth
+REQ_LATENCY = 5  # hw.postproc.Requant pipeline depth
 
 
 def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)

@@ -11,9 +11,9 @@ chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
 Pipeline of one pixel issued at cycle t (AL = ``ARRAY_LATENCY(N)`` = 2N + 2): t read activations;
 t+1 into the array; t+1+AL accumulate (+ bias on the first chunk, the accumulator memory's read
 otherwise); t+2+AL that sum registered: written back, or on the last chunk fed to the
-requantizer or written to the logits; t+6+AL ReLU/saturated int8 out and the 2x2 pool's x max (x
-pairs in the stream, the line buffer's write); t+7+AL its y max against the line buffer and the
-write of the output word. Counter increments are registered: each lands
+requantizer or written to the logits; t+2+AL+REQ_LATENCY ReLU/saturated int8 out and the 2x2
+pool's x max (x pairs in the stream, the line buffer's write); one cycle later its y max against
+the line buffer and the write of the output word. Counter increments are registered: each lands
 one cycle after its event.
 
 Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its

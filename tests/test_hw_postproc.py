@@ -143,7 +143,7 @@ def test_requant_random(gaps):
 
 
 def test_requant_parameters():
-    assert Requant(8).latency == 4
+    assert Requant(8).latency == 5
     assert Requant(1).n == 1
     for bad in (0, -1):
         with pytest.raises(ValueError):
