@@ -77,8 +77,8 @@ class ControlBus(wiring.Component):
     desc_idx : In(range(n_desc))
         Descriptor the sequencer reads.
     desc : Out(ArrayLayout(unsigned(32), 8))
-        Its words, registered: ``desc[i]`` is ``DESC_W<i>[desc_idx]`` of the previous cycle; name its fields with
-        ``data.View(regmap.descriptor_layout(), desc.as_value())``. The table is a RAM (LUT-RAM
+        Its words, registered: ``desc[i]`` is ``DESC_W<i>[desc_idx]`` of the previous cycle;
+        name its fields with ``data.View(regmap.descriptor_layout(), desc.as_value())``. The table is a RAM (LUT-RAM
         on an FPGA: one 256-bit row per descriptor, one copy per read port) that reset clears:
         for ``n_desc`` cycles after reset it writes zero rows and the bus accepts no address or
         data (AWREADY, WREADY, ARREADY low). So it reads exactly like registers: a byte not
