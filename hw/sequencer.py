@@ -5,8 +5,9 @@ the layouts of ``hw/DESIGN.md``; ``tests/test_hw_accel.py`` checks both cycle fo
 
 Per descriptor: FETCH (``FETCH_CYCLES`` = 2: the descriptor table's registered read, then the
 latch; skips a classifier head whose SELECT_K is not the active input group count), DECODE
-(``DECODE_CYCLES``: three 16-step dividers and the checks), PRELOAD (N cycles of weight rows), then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next
-chunk's weights loading meanwhile), then DRAIN (``drain_cycles(N)``).
+(``DECODE_CYCLES``: three 16-step dividers and the checks), PRELOAD (N cycles of weight rows),
+then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next chunk's weights loading
+meanwhile), then DRAIN (``drain_cycles(N)``).
 
 Pipeline of one pixel issued at cycle t (AL = ``ARRAY_LATENCY(N)`` = 2N + 2): t read activations;
 t+1 into the array; t+1+AL accumulate (+ bias on the first chunk, the accumulator memory's read
