@@ -295,9 +295,10 @@ class ControlBus(wiring.Component):
                         m.d.comb += cap_reg_hit.eq(1)
         cap_d_hit = (cap >= DESC_BASE) & (cap < DESC_BASE + DESC_STRIDE * nd)
         cap_rel = cap if DESC_BASE % (1 << tb) == 0 else cap - DESC_BASE  # bit slices when aligned
+        # loaded with the address: the hit flags, and per-consumer address copies, each under
+        # its own hit (so Yosys does not merge them back into the address register)
         load_hits = [reg_hit.eq(cap_reg_hit), d_hit.eq(cap_d_hit)]
-        load_sel = []  # per-consumer address copies, each under its own hit (so not merged)
-        load_sel.append((cap_d_hit, [d_i.eq(cap_rel[2:2 + lw]), d_j.eq(cap_rel[2 + lw:tb])]))
+        load_sel = [(cap_d_hit, [d_i.eq(cap_rel[2:2 + lw]), d_j.eq(cap_rel[2 + lw:tb])])]
 
         strb_mask = Signal(32)
         pulses = Signal(32)  # w1 fields
@@ -383,7 +384,9 @@ class ControlBus(wiring.Component):
         def read_window(w, wen_bytes):
             m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
 
-        def capture_copies():
+        def capture(address):
+            """Take the transaction's address, its hit flags and the address copies."""
+            m.d.sync += [addr.eq(address), *load_hits]
             for cond, stmts in load_sel:
                 with m.If(cond):
                     m.d.sync += stmts
@@ -399,16 +402,16 @@ class ControlBus(wiring.Component):
                                              | self.s_axil_wvalid | clearing)),
                 ]
                 with m.If(aw_fire):
-                    m.d.sync += [addr.eq(self.s_axil_awaddr), aw_got.eq(1), *load_hits]
-                    capture_copies()
+                    m.d.sync += aw_got.eq(1)
+                    capture(self.s_axil_awaddr)
                 with m.If(w_fire):
                     m.d.sync += [wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
                                  w_got.eq(1)]
                 with m.If((aw_got | aw_fire) & (w_got | w_fire)):
                     m.next = "WRITE"
                 with m.Elif(ar_fire):
-                    m.d.sync += [addr.eq(self.s_axil_araddr), *load_hits, rd_sel.eq(cap[2:6])]
-                    capture_copies()
+                    m.d.sync += rd_sel.eq(self.s_axil_araddr[2:6])
+                    capture(self.s_axil_araddr)
                     m.next = "READ"
             with m.State("WRITE"):
                 m.d.comb += write_now.eq(1)

@@ -830,13 +830,12 @@ class Sequencer(wiring.Component):
         w_addr, w_we = Signal.like(tW.waddr, name="w_addr"), Signal(name="w_we")
         w_val = [Signal(signed(8), name=f"w_val{c}", reset_less=True) for c in range(N)]
         w_line = [Signal(signed(8), name=f"w_line{c}", reset_less=True) for c in range(N)]
-        w_pool = Signal()
-        m.d.sync += [w_addr.eq(tW.waddr), w_we.eq(wr_conv & Mux(pool, tW.xo & tW.yo, 1)), w_pool.eq(pool)]
+        m.d.sync += [w_addr.eq(tW.waddr), w_we.eq(wr_conv & Mux(pool, tW.xo & tW.yo, 1))]
         m.d.sync += [w_val[c].eq(Mux(pool, hmax[c], yv[c])) for c in range(N)]
         m.d.sync += [w_line[c].eq(line_prev[c]) for c in range(N)]
         pooled = [Mux(w_line[c] > w_val[c], w_line[c], w_val[c]) for c in range(N)]
         m.d.comb += [self.dst_addr.eq(w_addr), self.dst_sel.eq(dst), self.dst_we.eq(w_we),
-                     self.dst_data.eq(Mux(w_pool, Cat(*pooled), Cat(*w_val)))]
+                     self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*w_val)))]  # pool: the layer's, steady
 
         # ---------------------------------------------------------------- counter increments
         # registered: an increment lands in its counter one cycle after the event (two for IMG_RD,
