@@ -243,7 +243,7 @@ class ControlBus(wiring.Component):
         # bit slices of the address when the table is aligned to its (power-of-two) size, as it
         # is for the default 16 descriptors at 0x400.
         d_i, d_j = Signal(lw, name="desc_i"), Signal(jb, name="desc_j")
-        desc_rd_q = Signal(32 * dw)  # the addressed row, read in READ
+        desc_rd_q = Signal(32 * dw, reset_less=True)  # the addressed row, read in READ
         fields = Cat(*[wdata & rm.reg(f"DESC_W{i}").mask for i in range(dw)])  # field bits only
         d_we = Signal(4 * dw)
         m.d.comb += d_we.eq(Cat(*[(write_now & d_hit & (d_i == i) & wstrb[b]) for i in range(dw) for b in range(4)]))

@@ -158,12 +158,18 @@ class Sequencer(wiring.Component):
         done, err, code = Signal(), Signal(), Signal(4)
         m.d.comb += [self.done.eq(done), self.error.eq(err), self.code.eq(code), self.layer.eq(j)]
 
+        # Registers that DECODE, SETUP or the iterators write before every use (descriptor
+        # fields, decoded sizes and steps, per-row and per-group constants, the tags' data) have
+        # no reset: only the control state does. On an FPGA that keeps them off the reset net
+        # (thousands of loads on general routing otherwise, see README "FPGA"); in simulation
+        # and on power-up they start at their init values all the same.
         # descriptor fields, latched at FETCH
         kind, src, dst = Signal(2), Signal(2), Signal(2)
         relu, pool, tri, selk = Signal(), Signal(), Signal(), Signal(4)
-        cin, cout, H, W = (Signal(C16, name=n_) for n_ in ("cin", "cout", "H", "W"))
+        cin, cout, H, W = (Signal(C16, name=n_, reset_less=True) for n_ in ("cin", "cout", "H", "W"))
         K, S, P, G = Signal(8), Signal(8), Signal(8), Signal(8)
-        w_base, p_base, src_base, dst_base = (Signal(32, name=n_) for n_ in ("w_base", "p_base", "src_base", "dst_base"))
+        w_base, p_base, src_base, dst_base = (Signal(32, name=n_, reset_less=True)
+                                              for n_ in ("w_base", "p_base", "src_base", "dst_base"))
         gi, go = Signal(8), Signal(8)
         m.d.comb += self.desc_idx.eq(j)
         words = self.desc  # registered in the bus: descriptor j of the previous cycle
@@ -173,30 +179,34 @@ class Sequencer(wiring.Component):
         m.d.comb += image.eq(src == SRC_IMAGE)
 
         # derived in DECODE
-        Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_) for n_ in ("Ho", "Wo", "Hc", "Wc", "Hout", "Wout"))
-        HW, HWo, sW, KK = Signal(32), Signal(32), Signal(C16 + 2), Signal(range(cfg.max_kernel ** 2 + 1))
+        Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_, reset_less=True)
+                                      for n_ in ("Ho", "Wo", "Hc", "Wc", "Hout", "Wout"))
+        HW, HWo = Signal(32, reset_less=True), Signal(32, reset_less=True)
+        sW, KK = Signal(C16 + 2, reset_less=True), Signal(range(cfg.max_kernel ** 2 + 1), reset_less=True)
         # K and P clamped to max_kernel (a layer with a larger K or P is BAD_SHAPE whatever the
         # products below say), so the products with them are small (3 bits x 16)
         KB = cfg.max_kernel.bit_length()
-        Kc, Pc = Signal(KB), Signal(KB)
-        BR = Signal(C16)
-        gs_in, gs_out = Signal(C16), Signal(C16)
-        n_in, n_out = Signal(C16), Signal(C16)
-        KR, nq_tap, KCin = Signal(8), Signal(8), Signal(C16)
+        Kc, Pc = Signal(KB, reset_less=True), Signal(KB, reset_less=True)
+        BR = Signal(C16, reset_less=True)
+        gs_in, gs_out = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
+        n_in, n_out = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
+        KR, nq_tap, KCin = Signal(8, reset_less=True), Signal(8, reset_less=True), Signal(C16, reset_less=True)
         dec_err = Signal(4)
-        thr_out = [Signal(C16 + 4, name=f"thr_out{g}") for g in range(GM)]  # g * gs_out
-        thr_in = [Signal(C16 + 4, name=f"thr_in{g}") for g in range(GM)]  # (g + 1) * gs_in
+        thr_out = [Signal(C16 + 4, name=f"thr_out{g}", reset_less=True) for g in range(GM)]  # g * gs_out
+        thr_in = [Signal(C16 + 4, name=f"thr_in{g}", reset_less=True) for g in range(GM)]  # (g + 1) * gs_in
         # per-row constants of the image (tap) mode: kernel row offset, column, channel
-        r_dkh = [Signal(8, name=f"r_dkh{r}") for r in range(N)]
-        r_kw = [Signal(8, name=f"r_kw{r}") for r in range(N)]
-        r_ch = [Signal(range(max(ICH, 2)), name=f"r_ch{r}") for r in range(N)]
-        r_dkhW = [Signal(C16 + 8, name=f"r_dkhW{r}") for r in range(N)]
+        r_dkh = [Signal(8, name=f"r_dkh{r}", reset_less=True) for r in range(N)]
+        r_kw = [Signal(8, name=f"r_kw{r}", reset_less=True) for r in range(N)]
+        r_ch = [Signal(range(max(ICH, 2)), name=f"r_ch{r}", reset_less=True) for r in range(N)]
+        r_dkhW = [Signal(C16 + 8, name=f"r_dkhW{r}", reset_less=True) for r in range(N)]
         # and its bounds: H - dkh (the row's y bound before the chunk's cb), -kw and W - kw
-        r_hmd = [Signal(signed(SA), name=f"r_hmd{r}") for r in range(N)]
-        r_xlo = [Signal(signed(SA), name=f"r_xlo{r}") for r in range(N)]
-        r_xhi = [Signal(signed(SA), name=f"r_xhi{r}") for r in range(N)]
-        Wc_m1 = Signal(C16)
-        tr_dkh, tr_kw, tr_ch, tr_dkhW = Signal(8), Signal(8), Signal(8), Signal(C16 + 8)  # the row being built
+        r_hmd = [Signal(signed(SA), name=f"r_hmd{r}", reset_less=True) for r in range(N)]
+        r_xlo = [Signal(signed(SA), name=f"r_xlo{r}", reset_less=True) for r in range(N)]
+        r_xhi = [Signal(signed(SA), name=f"r_xhi{r}", reset_less=True) for r in range(N)]
+        Wc_m1 = Signal(C16, reset_less=True)
+        # the row being built
+        tr_dkh, tr_kw, tr_ch = Signal(8, reset_less=True), Signal(8, reset_less=True), Signal(8, reset_less=True)
+        tr_dkhW = Signal(C16 + 8, reset_less=True)
         # decode-time sizes for the checks: words read and written, and their ends
         # The words-read/-written checks multiply clamped factors: a factor is clamped to
         # CLAMP > max(act_depth, img_depth) (a clamped factor times a nonzero one exceeds every
@@ -208,31 +218,33 @@ class Sequencer(wiring.Component):
         def clamp(v):
             return Mux(v > CLAMP, CLAMP, v)[:LB]
 
-        tin_c, tout_c, HW_c, HWo_c = (Signal(LB, name=n_) for n_ in ("tin_c", "tout_c", "HW_c", "HWo_c"))
+        tin_c, tout_c, HW_c, HWo_c = (Signal(LB, name=n_, reset_less=True)
+                                      for n_ in ("tin_c", "tout_c", "HW_c", "HWo_c"))
         # the products built along the dividers (see horner)
-        n_in_q, n_out_q = Signal(C16, name="n_in_q"), Signal(C16, name="n_out_q")
-        BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
+        n_in_q, n_out_q = Signal(C16, name="n_in_q", reset_less=True), Signal(C16, name="n_out_q", reset_less=True)
+        BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_, reset_less=True) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
         KRB = N.bit_length()  # KR <= N
-        in_words, out_words = Signal(2 * LB), Signal(2 * LB)
-        src_end, dst_end = Signal(33), Signal(33)
+        in_words, out_words = Signal(2 * LB, reset_less=True), Signal(2 * LB, reset_less=True)
+        src_end, dst_end = Signal(33, reset_less=True), Signal(33, reset_less=True)
         shape_a, shape_b = Signal(), Signal()
         # step sizes of the iterators' running products
-        PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_) for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
+        PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_, reset_less=True)
+                                           for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
         # per group g of the triangle: input extent of an o-tile whose last channel is in g
         # (active and full), and the channel tiles of a full o-tile's input; tiles_notri
         # without the triangle (each iterator multiplies by K*K in a register of its own)
-        ext_c = [Signal(C16, name=f"ext_c{g}") for g in range(GM)]
-        ext_f = [Signal(C16, name=f"ext_f{g}") for g in range(GM)]
-        tiles_t = [Signal(C16, name=f"tiles_t{g}") for g in range(GM)]
-        tiles_notri = Signal(C16)
+        ext_c = [Signal(C16, name=f"ext_c{g}", reset_less=True) for g in range(GM)]
+        ext_f = [Signal(C16, name=f"ext_f{g}", reset_less=True) for g in range(GM)]
+        tiles_t = [Signal(C16, name=f"tiles_t{g}", reset_less=True) for g in range(GM)]
+        tiles_notri = Signal(C16, reset_less=True)
         # image (tap) mode rows of a kernel-row slice: KR * K*Cin, and the last slice's
-        KRKC, lastKC, kb_last = Signal(C16), Signal(C16), Signal(8)
+        KRKC, lastKC, kb_last = Signal(C16, reset_less=True), Signal(C16, reset_less=True), Signal(8, reset_less=True)
         # activation address steps (mod 2^32): kw -> 0 with kh + 1, kh -> 0 with the next channel
         # tile, the start of the next output row; the address of pixel 0 without the iterator's
         # part (normal / tap mode); per tap-mode row, its constant offset dkh*W + kw
-        dKW, dKH, KW1, rowjump, sbase, tconst = (Signal(32, name=n_) for n_ in
+        dKW, dKH, KW1, rowjump, sbase, tconst = (Signal(32, name=n_, reset_less=True) for n_ in
                                                  ("dKW", "dKH", "KW1", "rowjump", "sbase", "tconst"))
-        r_off = [Signal(32, name=f"r_off{r}") for r in range(N)]
+        r_off = [Signal(32, name=f"r_off{r}", reset_less=True) for r in range(N)]
 
         div_br, div_gi, div_go = _Divider(m, "div_br"), _Divider(m, "div_gi"), _Divider(m, "div_go")
 
@@ -429,9 +441,11 @@ class Sequencer(wiring.Component):
         c_xx0 = Signal(signed(SA))  # xx at the start of an output row
 
         # SETUP's values for `cur`, registered from its state (stage 1, 2, 3 as in It)
-        s_yy, s_xx = Signal(signed(SA)), Signal(signed(SA))
-        s_left, s_saddr, s_outrow = Signal(32), Signal(32), Signal(32)
-        s_pn, s_pn_m1, s_macs = Signal(C16), Signal(C16), Signal(range(N * N + 1))
+        s_yy, s_xx = Signal(signed(SA), reset_less=True), Signal(signed(SA), reset_less=True)
+        s_left, s_saddr = Signal(32, reset_less=True), Signal(32, reset_less=True)
+        s_outrow = Signal(32, reset_less=True)
+        s_pn, s_pn_m1 = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
+        s_macs = Signal(range(N * N + 1), reset_less=True)
         y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
         m.d.sync += [s_yy.eq(y0s.as_signed() + Mux(image, 0, cur.kh) - P),
                      s_xx.eq(Mux(image, 0, cur.kw).as_signed() - P),
@@ -448,11 +462,14 @@ class Sequencer(wiring.Component):
             "t": 8, "och": C16, "cols": range(N + 1), "waddr": range(cfg.act_depth),
             "lb": range(cfg.line_depth), "xo": 1, "yo": 1})
         depth = AL + 2 + REQ_LATENCY
-        tags = [Signal(tag_layout, name=f"tag{k}") for k in range(depth)]
+        # only the valid bits have a reset (tv, a shift register of their own): the tags' data
+        # fields are reset-less, which keeps them off the reset net
+        tags = [Signal(tag_layout, name=f"tag{k}", reset_less=True) for k in range(depth)]
+        tv = [Signal(name=f"tag{k}_valid") for k in range(depth)]
         tag_in = Signal(tag_layout)
-        m.d.sync += tags[0].eq(tag_in)
+        m.d.sync += [tags[0].eq(tag_in), tv[0].eq(tag_in.valid)]
         for k in range(1, depth):
-            m.d.sync += tags[k].eq(tags[k - 1])
+            m.d.sync += [tags[k].eq(tags[k - 1]), tv[k].eq(tv[k - 1])]
 
         issuing = Signal()
         inb = Signal()
@@ -468,8 +485,8 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.src_addr.eq(saddr), self.src_sel.eq(src)]
         # tap mode: one replica read per row; row r reads input (yy + cb + dkh_r, xx + kw_r), in
         # bounds when c_ylo[r] <= yy < c_yhi[r] (set at SETUP from cb) and r_xlo[r] <= xx < r_xhi[r]
-        c_ylo = [Signal(signed(SA), name=f"c_ylo{r}") for r in range(N)]
-        c_yhi = [Signal(signed(SA), name=f"c_yhi{r}") for r in range(N)]
+        c_ylo = [Signal(signed(SA), name=f"c_ylo{r}", reset_less=True) for r in range(N)]
+        c_yhi = [Signal(signed(SA), name=f"c_yhi{r}", reset_less=True) for r in range(N)]
         for r in range(N):
             ar = Signal(signed(SA + 8), name=f"ar{r}")
             m.d.comb += [ar.eq(saddr + r_off[r]), self.img_addr[r].eq(ar)]
@@ -494,7 +511,7 @@ class Sequencer(wiring.Component):
                             m.d.comb += img_byte.eq(self.img_data[r].word_select(c, 8))
             val = Mux(image_d, img_byte, self.src_data.word_select(r, 8))
             m.d.comb += arr.x_in[r].eq(Mux(rmask_d[r], val.as_signed(), 0))
-        m.d.comb += [arr.x_valid.eq(tags[0].valid), arr.x_first.eq(tags[0].first)]
+        m.d.comb += [arr.x_valid.eq(tv[0]), arr.x_first.eq(tags[0].first)]
 
         # ---------------------------------------------------------------- FSM
         dcnt = Signal(range(DECODE_CYCLES + 1))
@@ -534,7 +551,7 @@ class Sequencer(wiring.Component):
         go_now = Mux(self.width != 0, self.width, chan_j[0:8])
         def fail(code_value):
             m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0)]
-            m.d.sync += [t.valid.eq(0) for t in tags]
+            m.d.sync += [v.eq(0) for v in tv]
             m.next = "IDLE"
 
         def guard():
@@ -783,41 +800,42 @@ class Sequencer(wiring.Component):
         # requantizer (conv) or to the logits (classifier). A pixel's next read of the same
         # accumulator comes a chunk later (N + 1 cycles at least), long after its write.
         pre2, pre, tA, tB = tags[AL - 2], tags[AL - 1], tags[AL], tags[AL + 1]
+        pre2_v, pre_v, tA_v, tB_v = tv[AL - 2], tv[AL - 1], tv[AL], tv[AL + 1]
         # An o-tile's parameter word is read at its first pixel's pre2 stage (o-tile starts are
         # N + 1 cycles apart at least, so the read port holds the word from pre to tA): its
         # biases are latched at pre, for tA's sums; M and S at tA, for tB's requantizer. So no
         # 512-bit register with a multiplexer in front of the accumulate adders.
-        m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre.valid & ~pre.cfirst),
-                     self.p_addr.eq(p_base + pre2.t), self.p_re.eq(pre2.valid & pre2.newot)]
+        m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre_v & ~pre.cfirst),
+                     self.p_addr.eq(p_base + pre2.t), self.p_re.eq(pre2_v & pre2.newot)]
         bias = [Signal(signed(32), name=f"bias{c}", reset_less=True) for c in range(N)]  # tA's o-tile
         req_m = [Signal(16, name=f"req_m{c}", reset_less=True) for c in range(N)]  # tB's o-tile
         req_s = [Signal(6, name=f"req_s{c}", reset_less=True) for c in range(N)]
         for c in range(N):
             lane = self.p_data.word_select(c, 64)
-            with m.If(pre.valid & pre.newot):
+            with m.If(pre_v & pre.newot):
                 m.d.sync += bias[c].eq(lane[0:32])
-            with m.If(tA.valid & tA.newot):
+            with m.If(tA_v & tA.newot):
                 m.d.sync += [req_m[c].eq(lane[32:48]), req_s[c].eq(lane[48:54])]
-        acc_new = [Signal(signed(32), name=f"acc_new{c}") for c in range(N)]
+        acc_new = [Signal(signed(32), name=f"acc_new{c}", reset_less=True) for c in range(N)]
         for c in range(N):
             prev = acc_rd.data.word_select(c, 32).as_signed()
-            with m.If(tA.valid):
+            with m.If(tA_v):
                 m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], prev))
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
-        m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB.valid & ~tB.clast),
-                     req.relu.eq(relu), req.valid.eq(tB.valid & tB.clast & (kind == KIND_CONV))]
-        cls_write = tB.valid & tB.clast & (kind == KIND_CLASSIFIER)
+        m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB_v & ~tB.clast),
+                     req.relu.eq(relu), req.valid.eq(tB_v & tB.clast & (kind == KIND_CONV))]
+        cls_write = tB_v & tB.clast & (kind == KIND_CLASSIFIER)
         m.d.comb += [self.lg_base.eq(tB.och),
                      self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tB.cols for c in range(N)]), 0))]
 
         # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
-        tW = tags[AL + 1 + REQ_LATENCY]
+        tW, tW_v = tags[AL + 1 + REQ_LATENCY], tv[AL + 1 + REQ_LATENCY]
         yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
         for c in range(N):
             m.d.comb += yv[c].eq(Mux(c < tW.cols, req.y[c], 0))
-        wr_conv = tW.valid & tW.clast & (kind == KIND_CONV)
-        hreg = [Signal(signed(8), name=f"hreg{c}") for c in range(N)]
+        wr_conv = tW_v & tW.clast & (kind == KIND_CONV)
+        hreg = [Signal(signed(8), name=f"hreg{c}", reset_less=True) for c in range(N)]
         hmax = [Mux(hreg[c] > yv[c], hreg[c], yv[c]) for c in range(N)]
         line_prev = [line_rd.data.word_select(c, 8).as_signed() for c in range(N)]
         with m.If(wr_conv & ~tW.xo):

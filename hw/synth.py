@@ -33,7 +33,10 @@ Flow:
    when the target is missed, a fixed seed, ``--router router2``) with ``--report`` for
    utilisation, Fmax and the critical path. ``--no-route`` stops after placement (Fmax is then
    an estimate from unrouted delays); ``--no-lut-map`` stops Yosys before LUT mapping (exact DSP,
-   block RAM and FF counts in a fraction of the time).
+   block RAM and FF counts in a fraction of the time). ``--placer static`` uses nextpnr's
+   electrostatic placer instead of HeAP (it spreads cells by density);
+   ``--speed 8`` times an ECP5 of the fastest speed grade (the default, 6, is the slowest, the
+   grade of ULX3S-class boards).
 
 Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or the LUT lower bound)
 exceeds the device, place and route is skipped and the report says ``does not fit: N of M
@@ -61,7 +64,7 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
-__all__ = ["DEVICES", "Device", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat",
+__all__ = ["DEVICES", "Device", "PLACERS", "ECP5_SPEEDS", "with_speed", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat",
            "logic_depth", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
@@ -77,20 +80,35 @@ class Device:
     part: str  # human-readable part name
     pnr_args: tuple  # device + package arguments for nextpnr
     capacity: dict = field(default_factory=dict)  # resource -> count (datasheet)
-    # a pin with a dedicated path to the global clock network (ECP5 CABGA381: G2, PCLKT6_0, the
+    # a pin with a dedicated path to the global clock network (ECP5 CABGA381: G2, PCLKT6_1, the
     # clock pin of ULX3S-class boards); unconstrained, nextpnr may pick a pad that cannot reach it
     clock_pin: str | None = None
+    speed: int | None = None  # ECP5 speed grade (6 slowest .. 8 fastest); None for iCE40
+
+
+# nextpnr placers offered (``--placer``): HeAP (analytic, nextpnr's default) and the
+# electrostatic "static" placer, which spreads cells by density and routes congested designs
+PLACERS = ("heap", "static")
+ECP5_SPEEDS = (6, 7, 8)
+
+
+def with_speed(dev: Device, speed: int) -> Device:
+    """``dev`` (ECP5) at another speed grade: the part name and nextpnr's ``--speed`` follow."""
+    args = list(dev.pnr_args)
+    args[args.index("--speed") + 1] = str(speed)
+    part = re.sub(r"-\d(BG\d+C)$", rf"-{speed}\1", dev.part)
+    return Device(dev.family, part, tuple(args), dict(dev.capacity), dev.clock_pin, speed)
 
 
 # Capacities from the Lattice data sheets (ECP5: FPGA-DS-02012; iCE40 UltraPlus: FPGA-DS-02008);
 # after place and route nextpnr's own utilisation report is used instead.
 DEVICES = {
     "ecp5-25k": Device("ecp5", "LFE5U-25F-6BG381C", ("--25k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=24288, ffs=24288, dsp=28, bram=56), clock_pin="G2"),
+                       dict(luts=24288, ffs=24288, dsp=28, bram=56), clock_pin="G2", speed=6),
     "ecp5-45k": Device("ecp5", "LFE5U-45F-6BG381C", ("--45k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=43848, ffs=43848, dsp=72, bram=108), clock_pin="G2"),
+                       dict(luts=43848, ffs=43848, dsp=72, bram=108), clock_pin="G2", speed=6),
     "ecp5-85k": Device("ecp5", "LFE5U-85F-6BG381C", ("--85k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=83640, ffs=83640, dsp=156, bram=208), clock_pin="G2"),
+                       dict(luts=83640, ffs=83640, dsp=156, bram=208), clock_pin="G2", speed=6),
     "ice40-up5k": Device("ice40", "iCE40UP5K-SG48", ("--up5k", "--package", "sg48"),
                          dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4)),
 }
@@ -503,12 +521,14 @@ def _write_json(path: Path, obj) -> None:
 def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERILOG, pnr: bool = True,
               freq_mhz: float = 100.0, dsp: str = "datapath", seed: int = 1, timeout: float = 3600.0,
               router: str = "router2", use_cache: bool = True, lut_map: bool = True, route: bool = True,
-              log=print) -> dict:
+              placer: str = "heap", speed: int | None = None, log=print) -> dict:
     """Run the flow for ``cfg`` on ``device``; write and return the report.
 
     The report lands in ``<out_dir>/<R>x<C>_<device>.json`` (``..._nopnr.json`` with
     ``pnr=False``). Raises ``ValueError`` for an unknown device or DSP policy; tool failures
     are recorded in the report (``status: "error"``) and re-raised as :class:`ToolError`.
+    ``speed`` picks an ECP5 speed grade other than the device's default (6, the slowest):
+    the part name, nextpnr's timing model and the report's name (``..._s8.json``) follow it.
     """
     from .gen import generate
 
@@ -517,13 +537,22 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     if dsp not in DSP_POLICIES:
         raise ValueError(f"dsp must be one of {', '.join(DSP_POLICIES)}, got {dsp!r}")
     dev = DEVICES[device]
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
+    if speed is not None and speed != dev.speed:
+        if dev.family != "ecp5" or speed not in ECP5_SPEEDS:
+            raise ValueError(f"speed grade {speed} is not offered for {device} "
+                             f"(ECP5: {', '.join(map(str, ECP5_SPEEDS))}; iCE40: none)")
+        dev = with_speed(dev, speed)
     if dev.family == "ice40":
         dsp = "all"  # synth_ice40 -dsp: the UP5K's 8 SB_MAC16 are too few for any array anyway
     out_dir, verilog_dir = Path(out_dir), Path(verilog_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     array = f"{cfg.rows}x{cfg.cols}"
     pnr = pnr and lut_map
-    stem = (f"{array}_{device}" + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
+    stem = (f"{array}_{device}" + (f"_s{dev.speed}" if dev.speed != DEVICES[device].speed else "")
+            + ("" if placer == "heap" else f"_{placer}")
+            + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
             + ("" if route or not pnr else "_placed"))
     report_path = out_dir / f"{stem}.json"
     lut_rows = pe_rows_in_luts(cfg.rows, dev, dsp)
@@ -532,7 +561,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     work.mkdir(parents=True, exist_ok=True)
 
     rep = dict(array=array, device=device, part=dev.part, family=dev.family, dsp_policy=dsp,
-               target_mhz=freq_mhz, pnr=pnr, routed=pnr and route, lut_map=lut_map, seed=seed, router=router, status="running", fits=None, fit=None,
+               speed_grade=dev.speed, target_mhz=freq_mhz, pnr=pnr, routed=pnr and route, lut_map=lut_map,
+               seed=seed, placer=placer, router=router, status="running", fits=None, fit=None,
                resources=None, capacity=dict(dev.capacity), fmax_mhz=None, meets_target=None,
                critical_path=None, times_s={},
                tools={"yosys": _tool_version("yosys"), f"nextpnr-{dev.family}": _tool_version(f"nextpnr-{dev.family}")},
@@ -600,10 +630,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                        status="ok")
         else:
             tool = f"nextpnr-{dev.family}"
-            pnr_report = work / f"{device}_pnr.json"
-            pnr_log = work / f"{device}_nextpnr.log"
+            pnr_report = work / f"{stem}_pnr.json"
+            pnr_log = work / f"{stem}_nextpnr.log"
             args = [*dev.pnr_args, "--json", rel(netlist), "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
-                    "--seed", str(seed), "--router", router, "--report", rel(pnr_report), "--log", rel(pnr_log),
+                    "--seed", str(seed), "--placer", placer, "--router", router, "--report", rel(pnr_report), "--log", rel(pnr_log),
                     "-q"]
             if not route:
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
@@ -614,10 +644,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 lpf = work / f"{device}.lpf"
                 lpf.write_text(constraints)
                 args += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
-            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} ...")
+            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)
             try:
-                secs = _run_tool(tool, args, work / f"{device}_nextpnr.out", timeout, work)
+                secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
             except ToolError:
                 text = pnr_log.read_text() if pnr_log.exists() else ""
                 summary = pnr_log_summary(text)
@@ -691,6 +721,10 @@ def main(argv=None) -> int:
                     help="Yosys only, stopping before LUT mapping: exact DSP/BRAM/FF counts, fast")
     ap.add_argument("--no-route", action="store_true",
                     help="place only: Fmax and critical path from placed, unrouted delays (an estimate)")
+    ap.add_argument("--placer", default="heap", choices=PLACERS,
+                    help="nextpnr placer (default heap; static spreads congested designs)")
+    ap.add_argument("--speed", type=int, default=None, choices=ECP5_SPEEDS,
+                    help="ECP5 speed grade (default 6, the slowest; 8 is the fastest)")
     ap.add_argument("--router", default="router2", choices=("router1", "router2"),
                     help="nextpnr router (default router2)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600)")
@@ -707,10 +741,13 @@ def main(argv=None) -> int:
     try:
         rep = run_synth(cfg, args.device, out_dir=args.out, verilog_dir=args.verilog_dir, pnr=not args.no_pnr,
                         freq_mhz=args.freq, dsp=args.dsp, seed=args.seed, timeout=args.timeout, router=args.router, route=not args.no_route, lut_map=not args.no_lut_map,
-                        use_cache=not args.no_cache)
+                        use_cache=not args.no_cache, placer=args.placer, speed=args.speed)
     except ToolError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:  # an option the device does not offer (e.g. --speed on an iCE40)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"{rep['array']} on {rep['device']}: " + (
         rep["fit"] if rep["fits"] is False else
         f"{rep['resources']['luts']} LUTs, {rep['resources']['ffs']} FFs, {rep['resources']['dsp']} DSP, "

@@ -168,6 +168,8 @@ def test_logic_depth_finds_the_deepest_register_to_register_path():
     (["--array", "3x5"], "array must be RxC"),
     (["--array", "4x4", "--device", "xc7a35t"], "invalid choice"),
     (["--array", "4x4", "--freq", "0"], "--freq must be positive"),
+    (["--array", "4x4", "--device", "ice40-up5k", "--speed", "8"], "speed grade 8 is not offered"),
+    (["--array", "4x4", "--placer", "sa"], "invalid choice"),
 ])
 def test_cli_bad_arguments(args, needle):
     p = subprocess.run([sys.executable, "-m", "hw.synth", *args], cwd=REPO, capture_output=True, text=True,
@@ -189,3 +191,16 @@ def test_ecp5_clock_goes_to_a_pclk_pin(tmp_path):
             assert f'LOCATE COMP "clk" SITE "{dev.clock_pin}";' in lpf, name
         else:
             assert lpf is None, name
+
+
+def test_speed_grade_changes_the_part_and_the_timing_model():
+    """--speed 8 names the -8 part and passes --speed 8 to nextpnr; the device table itself is
+    left as it was."""
+    from hw.synth import DEVICES, with_speed
+    base = DEVICES["ecp5-45k"]
+    fast = with_speed(base, 8)
+    assert (base.speed, base.part) == (6, "LFE5U-45F-6BG381C")
+    assert (fast.speed, fast.part) == (8, "LFE5U-45F-8BG381C")
+    i = fast.pnr_args.index("--speed")
+    assert fast.pnr_args[i + 1] == "8" and base.pnr_args[i + 1] == "6"
+    assert fast.capacity == base.capacity and fast.clock_pin == base.clock_pin
