@@ -29,8 +29,11 @@ class Requant(wiring.Component):
     registered), stage 2 joins them, stage 3 adds the rounding constant, stage 4 shifts by whole
     bytes, stage 5 selects the result's 8 bits and applies ReLU and saturation (a mask compare;
     no barrel shifter). A vector presented with ``valid`` at cycle ``t`` appears on ``y`` with
-    ``y_valid`` at ``t + 5``; ``y`` is meaningful only while ``y_valid``. Every stage holds
-    its registers on bubbles (``valid == 0``).
+    ``y_valid`` at ``t + 5``; ``y`` is meaningful only while ``y_valid``. The data registers
+    have no enable: every stage loads every cycle (bubbles included), so no valid bit fans out
+    to the lanes' hundreds of data flip-flops (on an FPGA such an enable is a net of ~70 loads
+    per lane on general routing, in the output stage where routing is scarcest); only the
+    valid bits and the ReLU flag travel as a control pipeline.
 
     Parameters
     ----------
@@ -93,40 +96,35 @@ class Requant(wiring.Component):
         m.d.sync += [valid1.eq(valid0), valid2.eq(valid1), valid3.eq(valid2), valid4.eq(valid3),
                      valid5.eq(valid4)]
         m.d.comb += self.y_valid.eq(valid5)
-        for v, r_in, r_out in ((valid0, self.relu, relu1), (valid1, relu1, relu2), (valid2, relu2, relu3),
-                               (valid3, relu3, relu4)):
-            with m.If(v):
-                m.d.sync += r_out.eq(r_in)
+        m.d.sync += [relu1.eq(self.relu), relu2.eq(relu1), relu3.eq(relu2), relu4.eq(relu3)]
 
         for i in range(self._n):
             # Stage 1: acc * m in two halves, acc = hi * 2**17 + lo (lo the unsigned low 17 bits,
             # hi the signed high 15): each product fits one 18 x 18 multiplier and is registered,
             # so no adder follows a DSP block in the same cycle. Shift saturated to 47. The data
-            # registers have no reset (the valid bits have): each is written before it is read.
+            # registers have no reset and no enable: a stage's value is used only in the cycle
+            # its valid bit is set.
             acc = self.acc[i]
             p_lo = Signal(unsigned(33), name=f"p_lo_{i}", reset_less=True)
             p_hi = Signal(signed(32), name=f"p_hi_{i}", reset_less=True)
             s0 = Signal(range(S_MAX + 1), name=f"s0_{i}", reset_less=True)
-            with m.If(valid0):
-                m.d.sync += [
-                    p_lo.eq(acc[:17] * self.m[i]),
-                    p_hi.eq(acc[17:].as_signed() * self.m[i]),
-                    s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
-                ]
+            m.d.sync += [
+                p_lo.eq(acc[:17] * self.m[i]),
+                p_hi.eq(acc[17:].as_signed() * self.m[i]),
+                s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
+            ]
 
             # Stage 2: the product, joined.
             prod = Signal(signed(_PROD_BITS), name=f"prod_{i}", reset_less=True)
             s1 = Signal(range(S_MAX + 1), name=f"s1_{i}", reset_less=True)
-            with m.If(valid1):
-                m.d.sync += [prod.eq((p_hi << 17) + p_lo), s1.eq(s0)]
+            m.d.sync += [prod.eq((p_hi << 17) + p_lo), s1.eq(s0)]
 
             # Stage 3: round half up (no shift yet).
             rounding = Signal(S_MAX, name=f"rounding_{i}")  # 1 << (s - 1) <= 2**46
             m.d.comb += rounding.eq(Mux(s1 == 0, 0, Const(1, S_MAX) << (s1 - 1)[:6]))
             rounded = Signal(signed(_SUM_BITS), name=f"rounded_{i}", reset_less=True)
             s2 = Signal(range(S_MAX + 1), name=f"s2_{i}", reset_less=True)
-            with m.If(valid2):
-                m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
+            m.d.sync += [rounded.eq(prod + rounding), s2.eq(s1)]
 
             # Stages 4 and 5: the arithmetic shift, ReLU and saturation without a barrel shifter.
             # With t = rounded and q = t >> s: q fits int8 iff bits s+7 .. top of t all equal t's
@@ -138,21 +136,19 @@ class Requant(wiring.Component):
             m.d.comb += ext.eq(rounded)
             coarse = Signal(signed(len(ext)), name=f"coarse_{i}", reset_less=True)
             fine = Signal(3, name=f"fine_{i}", reset_less=True)
-            with m.If(valid3):
-                m.d.sync += [coarse.eq(ext >> Cat(Const(0, 3), s2[3:])), fine.eq(s2[:3])]
+            m.d.sync += [coarse.eq(ext >> Cat(Const(0, 3), s2[3:])), fine.eq(s2[:3])]
             sign = coarse[-1]
             hi = [Const(k, 4) >= fine + 7 if k < 15 else Const(1, 1) for k in range(len(coarse))]
             ones = Cat(*[~hi[k] | coarse[k] for k in range(len(coarse))]).all()
             zeros = Cat(*[~hi[k] | ~coarse[k] for k in range(len(coarse))]).all()
             y = Signal(signed(8), name=f"y_{i}", reset_less=True)
-            with m.If(valid4):
-                with m.If(relu4 & sign):
-                    m.d.sync += y.eq(0)
-                with m.Elif(ones | zeros):
-                    m.d.sync += y.eq(coarse.bit_select(fine, 8))
-                with m.Elif(sign):
-                    m.d.sync += y.eq(-128)
-                with m.Else():
-                    m.d.sync += y.eq(127)
+            with m.If(relu4 & sign):
+                m.d.sync += y.eq(0)
+            with m.Elif(ones | zeros):
+                m.d.sync += y.eq(coarse.bit_select(fine, 8))
+            with m.Elif(sign):
+                m.d.sync += y.eq(-128)
+            with m.Else():
+                m.d.sync += y.eq(127)
             m.d.comb += self.y[i].eq(y)
         return m

@@ -816,11 +816,12 @@ class Sequencer(wiring.Component):
                 m.d.sync += bias[c].eq(lane[0:32])
             with m.If(tA_v & tA.newot):
                 m.d.sync += [req_m[c].eq(lane[32:48]), req_s[c].eq(lane[48:54])]
+        # acc_new loads every cycle (no enable fanning out to its 32N flip-flops): it is used
+        # only under tB's valid bit (the accumulator write, the requantizer, the logits)
         acc_new = [Signal(signed(32), name=f"acc_new{c}", reset_less=True) for c in range(N)]
         for c in range(N):
             prev = acc_rd.data.word_select(c, 32).as_signed()
-            with m.If(tA_v):
-                m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], prev))
+            m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], prev))
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
         m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB_v & ~tB.clast),

@@ -177,20 +177,29 @@ def test_cli_bad_arguments(args, needle):
     assert p.returncode == 2 and needle in p.stderr, (p.returncode, p.stderr)
 
 
-def test_ecp5_clock_goes_to_a_pclk_pin(tmp_path):
-    """Every ECP5 part constrains the wrapper's clock port (named clk) to its PCLK pin; the
-    iCE40 flow has none (nextpnr-ice40 finds the global buffer itself)."""
+def test_ecp5_clock_and_reset_go_to_pclk_pins(tmp_path):
+    """Every ECP5 part constrains the wrapper's clock (clk) and reset (rst_pin) ports to PCLK
+    pins, two different ones, and its wrapper puts the reset on a global network through a
+    DCCA; the iCE40 flow has no constraints (nextpnr-ice40 finds the global buffer itself) and
+    registers the reset in the fabric."""
     from hw.synth import DEVICES, pin_constraints, write_wrapper
     from hw.params import parse_array
-    wrapper = tmp_path / "top.v"
-    write_wrapper(parse_array("4x4"), "chanscale_4x4", wrapper)
-    assert "input wire clk" in wrapper.read_text()
+    cfg = parse_array("4x4")
+    plain, glob = tmp_path / "plain.v", tmp_path / "global.v"
+    assert write_wrapper(cfg, "chanscale_4x4", plain)["reset"] == "register"
+    assert write_wrapper(cfg, "chanscale_4x4", glob, global_reset=True)["reset"] == "global (DCCA)"
+    assert "input wire clk" in plain.read_text() and "DCCA" not in plain.read_text()
+    assert "always @(posedge clk) rst <= rst_pin;" in plain.read_text()
+    assert "DCCA rst_buf (.CLKI(rst_pin), .CE(1'b1), .CLKO(rst));" in glob.read_text()
+    assert "rst <=" not in glob.read_text()
     for name, dev in DEVICES.items():
         lpf = pin_constraints(dev)
         if dev.family == "ecp5":
             assert f'LOCATE COMP "clk" SITE "{dev.clock_pin}";' in lpf, name
+            assert f'LOCATE COMP "rst_pin" SITE "{dev.reset_pin}";' in lpf, name
+            assert dev.reset_pin != dev.clock_pin, name
         else:
-            assert lpf is None, name
+            assert lpf is None and dev.reset_pin is None, name
 
 
 def test_speed_grade_changes_the_part_and_the_timing_model():
