@@ -30,11 +30,12 @@ Flow:
    multiplier from LUTs (the array is then not drawn onto the device's two or four DSP rows).
    ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
 4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
-   when the target is missed, a fixed seed, ``--router router2``) with ``--report`` for
+   when the target is missed, a fixed seed, ``--placer static --router router1``) with ``--report`` for
    utilisation, Fmax and the critical path. ``--no-route`` stops after placement (Fmax is then
    an estimate from unrouted delays); ``--no-lut-map`` stops Yosys before LUT mapping (exact DSP,
-   block RAM and FF counts in a fraction of the time). ``--placer static`` uses nextpnr's
-   electrostatic placer instead of HeAP (it spreads cells by density);
+   block RAM and FF counts in a fraction of the time). ``--placer heap`` and ``--router router2``
+   pick nextpnr's other placer and router (the 8x8 on the ECP5-45F routed with the defaults,
+   and with neither placer under router2);
    ``--speed 8`` times an ECP5 of the fastest speed grade (the default, 6, is the slowest, the
    grade of ULX3S-class boards).
 
@@ -64,8 +65,8 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
-__all__ = ["DEVICES", "Device", "PLACERS", "ECP5_SPEEDS", "with_speed", "run_synth", "yosys_script", "write_wrapper", "pin_constraints", "parse_stat",
-           "logic_depth", "main"]
+__all__ = ["DEVICES", "Device", "PLACERS", "ROUTERS", "ECP5_SPEEDS", "with_speed", "run_synth", "yosys_script",
+           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
@@ -89,9 +90,14 @@ class Device:
     speed: int | None = None  # ECP5 speed grade (6 slowest .. 8 fastest); None for iCE40
 
 
-# nextpnr placers offered (``--placer``): HeAP (analytic, nextpnr's default) and the
-# electrostatic "static" placer, which spreads cells by density and routes congested designs
-PLACERS = ("heap", "static")
+# nextpnr placers offered (``--placer``): the electrostatic "static" placer (the flow's
+# default: it spreads cells by density; under router2 it left the 8x8 on the ECP5-45F with
+# ~140 overused wires where HeAP left thousands) and HeAP (analytic, nextpnr's own default);
+# routers: router1 (the flow's default: it finished that 8x8, where router2's overuse grew
+# again from ~140) and router2
+PLACERS = ("static", "heap")
+ROUTERS = ("router1", "router2")
+DEFAULT_PLACER, DEFAULT_ROUTER = "static", "router1"
 ECP5_SPEEDS = (6, 7, 8)
 
 
@@ -533,8 +539,8 @@ def _write_json(path: Path, obj) -> None:
 
 def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERILOG, pnr: bool = True,
               freq_mhz: float = 100.0, dsp: str = "datapath", seed: int = 1, timeout: float = 3600.0,
-              router: str = "router2", use_cache: bool = True, lut_map: bool = True, route: bool = True,
-              placer: str = "heap", speed: int | None = None, log=print) -> dict:
+              router: str = DEFAULT_ROUTER, use_cache: bool = True, lut_map: bool = True, route: bool = True,
+              placer: str = DEFAULT_PLACER, speed: int | None = None, log=print) -> dict:
     """Run the flow for ``cfg`` on ``device``; write and return the report.
 
     The report lands in ``<out_dir>/<R>x<C>_<device>.json`` (``..._nopnr.json`` with
@@ -552,6 +558,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     dev = DEVICES[device]
     if placer not in PLACERS:
         raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
     if speed is not None and speed != dev.speed:
         if dev.family != "ecp5" or speed not in ECP5_SPEEDS:
             raise ValueError(f"speed grade {speed} is not offered for {device} "
@@ -564,7 +572,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     array = f"{cfg.rows}x{cfg.cols}"
     pnr = pnr and lut_map
     stem = (f"{array}_{device}" + (f"_s{dev.speed}" if dev.speed != DEVICES[device].speed else "")
-            + ("" if placer == "heap" else f"_{placer}")
+            + ("" if placer == DEFAULT_PLACER else f"_{placer}")
+            + ("" if router == DEFAULT_ROUTER else f"_{router}")
             + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
             + ("" if route or not pnr else "_placed"))
     report_path = out_dir / f"{stem}.json"
@@ -657,7 +666,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 lpf = work / f"{device}.lpf"
                 lpf.write_text(constraints)
                 args += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
-            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} ...")
+            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)
             try:
                 secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
@@ -734,12 +743,12 @@ def main(argv=None) -> int:
                     help="Yosys only, stopping before LUT mapping: exact DSP/BRAM/FF counts, fast")
     ap.add_argument("--no-route", action="store_true",
                     help="place only: Fmax and critical path from placed, unrouted delays (an estimate)")
-    ap.add_argument("--placer", default="heap", choices=PLACERS,
-                    help="nextpnr placer (default heap; static spreads congested designs)")
+    ap.add_argument("--placer", default=DEFAULT_PLACER, choices=PLACERS,
+                    help=f"nextpnr placer (default {DEFAULT_PLACER})")
     ap.add_argument("--speed", type=int, default=None, choices=ECP5_SPEEDS,
                     help="ECP5 speed grade (default 6, the slowest; 8 is the fastest)")
-    ap.add_argument("--router", default="router2", choices=("router1", "router2"),
-                    help="nextpnr router (default router2)")
+    ap.add_argument("--router", default=DEFAULT_ROUTER, choices=ROUTERS,
+                    help=f"nextpnr router (default {DEFAULT_ROUTER})")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
