@@ -472,23 +472,13 @@ class Sequencer(wiring.Component):
             m.d.sync += [tags[k].eq(tags[k - 1]), tv[k].eq(tv[k - 1])]
 
         issuing = Signal()
-        # The bounds checks are registered: inb and rmask are computed a cycle early, from the
-        # values that yy, xx and the chunk's row bounds take next (the *_n signals: SETUP and
-        # STREAM assign those, the registers follow), so each memory's read enable is one
-        # register away instead of behind the coordinate compares. H, W, the per-row x bounds
-        # and the mode are decode-time constants, steady from SETUP on.
-        inb = Signal()  # the pixel (yy, xx) is inside the input (normal mode)
+        inb = Signal()
         rmask = Signal(N)  # rows with a real read this pixel
         rmask_d = Signal(N)
         m.d.sync += rmask_d.eq(rmask)
-        yy_n, xx_n = Signal.like(yy, name="yy_n"), Signal.like(xx, name="xx_n")
-        c_rvm_n = Signal(N, name="c_rvm_n")
-        m.d.comb += [yy_n.eq(yy), xx_n.eq(xx), c_rvm_n.eq(c_rvm)]
-        m.d.sync += [yy.eq(yy_n), xx.eq(xx_n), c_rvm.eq(c_rvm_n)]
 
         # normal mode address and bounds
-        inb_n = (yy_n >= 0) & (yy_n < H) & (xx_n >= 0) & (xx_n < W)
-        m.d.sync += inb.eq(inb_n)
+        m.d.comb += inb.eq((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W))
         # saddr = src_base + (cb/N)*H*W + yy*W + xx (normal mode) or yy*W + kh_base*W + xx (tap
         # mode), kept by addition in step with yy and xx: the read address is a register
         saddr = Signal(32)
@@ -497,15 +487,11 @@ class Sequencer(wiring.Component):
         # bounds when c_ylo[r] <= yy < c_yhi[r] (set at SETUP from cb) and r_xlo[r] <= xx < r_xhi[r]
         c_ylo = [Signal(signed(SA), name=f"c_ylo{r}", reset_less=True) for r in range(N)]
         c_yhi = [Signal(signed(SA), name=f"c_yhi{r}", reset_less=True) for r in range(N)]
-        c_ylo_n = [Signal.like(c_ylo[r], name=f"c_ylo_n{r}") for r in range(N)]
-        c_yhi_n = [Signal.like(c_yhi[r], name=f"c_yhi_n{r}") for r in range(N)]
-        m.d.comb += [c_ylo_n[r].eq(c_ylo[r]) for r in range(N)] + [c_yhi_n[r].eq(c_yhi[r]) for r in range(N)]
-        m.d.sync += [c_ylo[r].eq(c_ylo_n[r]) for r in range(N)] + [c_yhi[r].eq(c_yhi_n[r]) for r in range(N)]
         for r in range(N):
             ar = Signal(signed(SA + 8), name=f"ar{r}")
             m.d.comb += [ar.eq(saddr + r_off[r]), self.img_addr[r].eq(ar)]
-            ok_n = (yy_n >= c_ylo_n[r]) & (yy_n < c_yhi_n[r]) & (xx_n >= r_xlo[r]) & (xx_n < r_xhi[r])
-            m.d.sync += rmask[r].eq(c_rvm_n[r] & Mux(image, ok_n, inb_n))
+            ok = (yy >= c_ylo[r]) & (yy < c_yhi[r]) & (xx >= r_xlo[r]) & (xx < r_xhi[r])
+            m.d.comb += rmask[r].eq(c_rvm[r] & Mux(image, ok, inb))
         m.d.comb += [self.img_re.eq(Mux(issuing & image, rmask, 0)),
                      self.src_re.eq(issuing & ~image & inb)]
 
@@ -756,14 +742,14 @@ class Sequencer(wiring.Component):
                 m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
                 m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
-                             iss.eq(s_pn != 0), x.eq(0), y.eq(cur.y0), c_xx0.eq(s_xx),
+                             iss.eq(s_pn != 0), x.eq(0), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
                              saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
                              c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
                              has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
-                             c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols)]
-                m.d.comb += [yy_n.eq(s_yy), xx_n.eq(s_xx), c_rvm_n.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
-                m.d.comb += [c_ylo_n[r].eq(-(cur.cb + r_dkh[r])) for r in range(N)]
-                m.d.comb += [c_yhi_n[r].eq(r_hmd[r] - cur.cb) for r in range(N)]
+                             c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
+                             c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
+                m.d.sync += [c_ylo[r].eq(-(cur.cb + r_dkh[r])) for r in range(N)]
+                m.d.sync += [c_yhi[r].eq(r_hmd[r] - cur.cb) for r in range(N)]
                 m.next = "STREAM"
                 guard()
             with m.State("STREAM"):
@@ -778,11 +764,10 @@ class Sequencer(wiring.Component):
                     with m.If(since == Pn_m1):
                         m.d.sync += iss.eq(0)
                     with m.If(x != Wc_m1):
-                        m.d.sync += [x.eq(x + 1), saddr.eq(saddr + Mux(S == 2, 2, 1))]
-                        m.d.comb += xx_n.eq(xx + Mux(S == 2, 2, 1))
+                        m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1)), saddr.eq(saddr + Mux(S == 2, 2, 1))]
                     with m.Else():
-                        m.d.sync += [x.eq(0), y.eq(y + 1), saddr.eq(saddr + rowjump)]
-                        m.d.comb += [xx_n.eq(c_xx0), yy_n.eq(yy + S)]
+                        m.d.sync += [x.eq(0), xx.eq(c_xx0), y.eq(y + 1),
+                                     yy.eq(yy + S), saddr.eq(saddr + rowjump)]
                         with m.If(~pool | y[0]):
                             m.d.sync += out_row.eq(out_row + Wout)
                 with m.If(since == 0):
