@@ -458,20 +458,21 @@ class Sequencer(wiring.Component):
 
         # tags travel with the pixel: issue -> array -> accumulate -> requant -> write
         tag_layout = data.StructLayout({
-            "valid": 1, "first": 1, "cfirst": 1, "clast": 1, "newot": 1, "pix": range(cfg.acc_depth),
+            "first": 1, "cfirst": 1, "clast": 1, "newot": 1, "pix": range(cfg.acc_depth),
             "t": 8, "och": C16, "cols": range(N + 1), "waddr": range(cfg.act_depth),
             "lb": range(cfg.line_depth), "xo": 1, "yo": 1})
         depth = AL + 2 + REQ_LATENCY
-        # only the valid bits have a reset (tv, a shift register of their own): the tags' data
-        # fields are reset-less, which keeps them off the reset net
+        # the valid bits (tv: a pixel is issued) are a shift register of their own and the only
+        # part with a reset: the tags' data fields are reset-less, which keeps them off the
+        # reset net
         tags = [Signal(tag_layout, name=f"tag{k}", reset_less=True) for k in range(depth)]
         tv = [Signal(name=f"tag{k}_valid") for k in range(depth)]
         tag_in = Signal(tag_layout)
-        m.d.sync += [tags[0].eq(tag_in), tv[0].eq(tag_in.valid)]
+        issuing = Signal()
+        m.d.sync += [tags[0].eq(tag_in), tv[0].eq(issuing)]
         for k in range(1, depth):
             m.d.sync += [tags[k].eq(tags[k - 1]), tv[k].eq(tv[k - 1])]
 
-        issuing = Signal()
         inb = Signal()
         rmask = Signal(N)  # rows with a real read this pixel
         rmask_d = Signal(N)
@@ -756,7 +757,7 @@ class Sequencer(wiring.Component):
                 m.d.comb += [fsm_busy.eq(1), issuing.eq(iss)]
                 m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
                 with m.If(issuing):
-                    m.d.comb += [tag_in.valid.eq(1), tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
+                    m.d.comb += [tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
                                  tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
                                  tag_in.pix.eq(since), tag_in.t.eq(c_t), tag_in.och.eq(c_och),
                                  tag_in.cols.eq(c_cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),

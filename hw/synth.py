@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from amaranth.hdl import Shape
@@ -106,7 +106,7 @@ def with_speed(dev: Device, speed: int) -> Device:
     args = list(dev.pnr_args)
     args[args.index("--speed") + 1] = str(speed)
     part = re.sub(r"-\d(BG\d+C)$", rf"-{speed}\1", dev.part)
-    return Device(dev.family, part, tuple(args), dict(dev.capacity), dev.clock_pin, dev.reset_pin, speed)
+    return replace(dev, part=part, pnr_args=tuple(args), speed=speed)
 
 
 # Capacities from the Lattice data sheets (ECP5: FPGA-DS-02012; iCE40 UltraPlus: FPGA-DS-02008);
