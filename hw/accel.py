@@ -93,8 +93,10 @@ class Accelerator(wiring.Component):
             m.d.comb += [wr.addr.eq(getattr(bus, f"{name}_addr")), wr.data.eq(getattr(bus, f"{name}_wdata")),
                          wr.en.eq(Mux(busy, 0, getattr(bus, f"{name}_wen")))]
             if read_addr is not None:
+                # the enables are an OR: the sequencer reads only while busy, the bus only while
+                # not (SLVERR otherwise), so busy is not in front of the read enable
                 m.d.comb += [rd.addr.eq(Mux(busy, read_addr, getattr(bus, f"{name}_addr"))),
-                             rd.en.eq(Mux(busy, read_en, getattr(bus, f"{name}_re")))]
+                             rd.en.eq(read_en | getattr(bus, f"{name}_re"))]
             else:
                 m.d.comb += [rd.addr.eq(getattr(bus, f"{name}_addr")), rd.en.eq(getattr(bus, f"{name}_re"))]
             m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
@@ -102,13 +104,21 @@ class Accelerator(wiring.Component):
                              counted(getattr(bus, f"{name}_wen") != 0, f"{name}_counted_wr"))
             return wr, rd
 
-        # image: N sequencer read ports (one per array row) plus the bus port
-        m.submodules.img_mem = img = Memory(shape=unsigned(8 * cfg.img_channels), depth=cfg.img_depth, init=[])
-        _, img_rd0 = window_memory("image", img, seq.img_addr[0], seq.img_re[0])
+        # image: one replica per array row, each written by the bus, row r reading replica r
+        # (replica 0's read port is shared with the bus). One memory with N read ports would
+        # come to the same block RAMs, but Yosys' memory_libmap searches port assignments
+        # exhaustively and runs out of memory on 17 ports (16x16).
+        imgs = []
+        for r in range(N):
+            m.submodules[f"img_mem{r}"] = img = Memory(shape=unsigned(8 * cfg.img_channels), depth=cfg.img_depth,
+                                                       init=[])
+            imgs.append(img)
+        img_wr0, img_rd0 = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0])
         m.d.comb += seq.img_data[0].eq(img_rd0.data)
         for r in range(1, N):
-            rd = img.read_port()
-            m.d.comb += [rd.addr.eq(seq.img_addr[r]), rd.en.eq(seq.img_re[r]), seq.img_data[r].eq(rd.data)]
+            wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
+            m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
+                         rd.addr.eq(seq.img_addr[r]), rd.en.eq(seq.img_re[r]), seq.img_data[r].eq(rd.data)]
 
         # activations: the sequencer reads one buffer and writes the other
         acts = {}

@@ -51,8 +51,8 @@ class ControlBus(wiring.Component):
     * anything else: DECERR, read data 0.
 
     Latency: a register read answers (R valid) 3 cycles after AR is accepted (its multiplexer is
-    split over two cycles), a window read 4 cycles (the memory read, its word registered, then
-    the window's); B is valid 2 cycles after the later of AW and
+    split over two cycles), a window read 5 cycles (the memory read, a wide entry's 4-word
+    groups registered, its word registered, then the window's); B is valid 2 cycles after the later of AW and
     W is accepted. The hit flags (register, window) are decoded when the address is accepted.
 
     Parameters
@@ -351,7 +351,18 @@ class ControlBus(wiring.Component):
             # wstrb is set; bytes past word_bytes do not exist.
             wen_bytes = Cat(((slot == i // 4) & wstrb[i % 4]) for i in range(w.word_bytes))
             padded = Cat(rdat, Const(0, 8 * (w.stride - w.word_bytes)))
-            rsel = padded.word_select(slot, 32) if lg > 2 else padded[:32]
+            nslot = w.stride // 4
+            if nslot > 4:
+                # A wide entry's word is selected in two registered steps, 4 to 1 each: first
+                # within each group of 4 words (right behind the memory, whose clock-to-output is
+                # slow on an FPGA), loading every cycle (the memory's output holds after its read),
+                # then the group, in RWAIT1.
+                part = Signal(32 * (nslot // 4), name=f"{p}_rd_part")
+                m.d.sync += part.eq(Cat(*[padded[128 * k:128 * (k + 1)].word_select(slot[:2], 32)
+                                          for k in range(nslot // 4)]))
+                rsel = part.word_select(slot[2:], 32)
+            else:
+                rsel = padded.word_select(slot, 32) if lg > 2 else padded[:32]
             win.append((w, hit, wen_bytes, rsel))
 
         def decode(on_reg, on_window):
@@ -440,7 +451,10 @@ class ControlBus(wiring.Component):
                                 m.d.sync += rdata.eq(grp_q[g])
                 m.next = "RRESP"
             with m.State("RWAIT"):
-                # each window's addressed word, registered next to its memory ...
+                # the memories' read data (a wide entry's 4-word groups register meanwhile) ...
+                m.next = "RWAIT1"
+            with m.State("RWAIT1"):
+                # ... each window's addressed word, registered next to its memory ...
                 for (w, hit, wen_bytes, rsel), q in zip(win, win_q):
                     m.d.sync += q.eq(rsel)
                 m.next = "RWAIT2"

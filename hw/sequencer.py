@@ -405,6 +405,10 @@ class Sequencer(wiring.Component):
         def ld_start():
             return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth)]
 
+        # `ld` steps with the load's last row (ld_r == N - 1): a strobe registered a cycle ahead
+        # (cleared by a failure), so the row compare is not in front of the iterator's enables
+        ld_adv = Signal()
+        m.d.sync += ld_adv.eq(ld_active & ~ld_go & (ld_r == N - 2))
         with m.If(ld_go):
             m.d.sync += ld_start()
         with m.Elif(ld_active):
@@ -413,7 +417,8 @@ class Sequencer(wiring.Component):
             m.d.sync += [ld_r.eq(ld_r + 1), w_word.eq(next_word), w_over.eq(next_word >= cfg.wgt_depth)]
             with m.If(ld_r == N - 1):
                 m.d.sync += ld_active.eq(0)
-                emit_advance(ld)
+        with m.If(ld_adv & ~ld_go):
+            emit_advance(ld)
         with m.If(ld_timer != 0):
             m.d.sync += ld_timer.eq(ld_timer - 1)
         m.d.comb += ld_go.eq(ld_timer == 1)
@@ -473,26 +478,60 @@ class Sequencer(wiring.Component):
         for k in range(1, depth):
             m.d.sync += [tags[k].eq(tags[k - 1]), tv[k].eq(tv[k - 1])]
 
+        # Bounds: row r's read is in bounds when bx_lo[r] <= xx < bx_hi[r] and by_lo[r] <= yy <
+        # by_hi[r]: [0, W) x [0, H) for every row in normal mode, and in tap mode (row r reads
+        # input (yy + cb + dkh_r, xx + kw_r)) [-kw_r, W - kw_r) x [-(cb + dkh_r), H - dkh_r - cb).
+        # The checks are registers (xok, yok), stepped with xx and yy: in a row xx moves by st
+        # (S == 2: 2, else 1), so the next check compares xx against the bounds minus st; at a
+        # row's end xx returns to its start (its check saved at SETUP) and yy moves by S. The
+        # read enables and row masks are then an AND of registers: no compare between the
+        # coordinates and the memories' enables.
+        st = Mux(S == 2, 2, 1)
+        bx_lo = [Signal(signed(SA), name=f"bx_lo{r}", reset_less=True) for r in range(N)]
+        bx_hi = [Signal(signed(SA), name=f"bx_hi{r}", reset_less=True) for r in range(N)]
+        bx_lo_s = [Signal(signed(SA), name=f"bx_lo_s{r}", reset_less=True) for r in range(N)]
+        bx_hi_s = [Signal(signed(SA), name=f"bx_hi_s{r}", reset_less=True) for r in range(N)]
+        for r in range(N):  # layer constants (r_xlo, r_xhi: DECODE cycle 3 + r), two cycles behind
+            m.d.sync += [bx_lo[r].eq(Mux(image, r_xlo[r], 0)), bx_hi[r].eq(Mux(image, r_xhi[r], W)),
+                         bx_lo_s[r].eq(bx_lo[r] - st), bx_hi_s[r].eq(bx_hi[r] - st)]
+        # the chunk's y bounds: stage 1 from `cur`, then (stage 2) minus S, and the checks of
+        # SETUP's (s_xx, s_yy)
+        s_by_lo = [Signal(signed(SA), name=f"s_by_lo{r}", reset_less=True) for r in range(N)]
+        s_by_hi = [Signal(signed(SA), name=f"s_by_hi{r}", reset_less=True) for r in range(N)]
+        s_by_lo_s = [Signal(signed(SA), name=f"s_by_lo_s{r}", reset_less=True) for r in range(N)]
+        s_by_hi_s = [Signal(signed(SA), name=f"s_by_hi_s{r}", reset_less=True) for r in range(N)]
+        s_xok = [Signal(name=f"s_xok{r}", reset_less=True) for r in range(N)]
+        s_yok = [Signal(name=f"s_yok{r}", reset_less=True) for r in range(N)]
+        for r in range(N):
+            m.d.sync += [s_by_lo[r].eq(Mux(image, -(cur.cb + r_dkh[r]), 0)),
+                         s_by_hi[r].eq(Mux(image, r_hmd[r] - cur.cb, H)),
+                         s_by_lo_s[r].eq(s_by_lo[r] - S), s_by_hi_s[r].eq(s_by_hi[r] - S),
+                         s_xok[r].eq((s_xx >= bx_lo[r]) & (s_xx < bx_hi[r])),
+                         s_yok[r].eq((s_yy >= s_by_lo[r]) & (s_yy < s_by_hi[r]))]
+        # the streamed chunk's: y bounds minus S, the checks, the check at the row's start
+        c_by_lo_s = [Signal(signed(SA), name=f"c_by_lo_s{r}", reset_less=True) for r in range(N)]
+        c_by_hi_s = [Signal(signed(SA), name=f"c_by_hi_s{r}", reset_less=True) for r in range(N)]
+        xok = [Signal(name=f"xok{r}", reset_less=True) for r in range(N)]
+        yok = [Signal(name=f"yok{r}", reset_less=True) for r in range(N)]
+        x0ok = [Signal(name=f"x0ok{r}", reset_less=True) for r in range(N)]
         inb = Signal()
         rmask = Signal(N)  # rows with a real read this pixel
         rmask_d = Signal(N)
         m.d.sync += rmask_d.eq(rmask)
+        m.d.comb += inb.eq(xok[0] & yok[0])
 
-        # normal mode address and bounds
-        m.d.comb += inb.eq((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W))
         # saddr = src_base + (cb/N)*H*W + yy*W + xx (normal mode) or yy*W + kh_base*W + xx (tap
-        # mode), kept by addition in step with yy and xx: the read address is a register
+        # mode), kept by addition in step with yy and xx: the read address is a register. Tap
+        # mode row r reads saddr + r_off[r]: a register of its own per row (img_addr), stepped
+        # alike (mod 2**bits: the port takes the low bits), from s_ar (stage 2) at SETUP.
         saddr = Signal(32)
         m.d.comb += [self.src_addr.eq(saddr), self.src_sel.eq(src)]
-        # tap mode: one replica read per row; row r reads input (yy + cb + dkh_r, xx + kw_r), in
-        # bounds when c_ylo[r] <= yy < c_yhi[r] (set at SETUP from cb) and r_xlo[r] <= xx < r_xhi[r]
-        c_ylo = [Signal(signed(SA), name=f"c_ylo{r}", reset_less=True) for r in range(N)]
-        c_yhi = [Signal(signed(SA), name=f"c_yhi{r}", reset_less=True) for r in range(N)]
+        AB = len(self.img_addr[0])
+        ar = [Signal(AB, name=f"ar{r}", reset_less=True) for r in range(N)]
+        s_ar = [Signal(AB, name=f"s_ar{r}", reset_less=True) for r in range(N)]
         for r in range(N):
-            ar = Signal(signed(SA + 8), name=f"ar{r}")
-            m.d.comb += [ar.eq(saddr + r_off[r]), self.img_addr[r].eq(ar)]
-            ok = (yy >= c_ylo[r]) & (yy < c_yhi[r]) & (xx >= r_xlo[r]) & (xx < r_xhi[r])
-            m.d.comb += rmask[r].eq(c_rvm[r] & Mux(image, ok, inb))
+            m.d.sync += s_ar[r].eq(s_saddr + r_off[r])
+            m.d.comb += [self.img_addr[r].eq(ar[r]), rmask[r].eq(c_rvm[r] & xok[r] & yok[r])]
         m.d.comb += [self.img_re.eq(Mux(issuing & image, rmask, 0)),
                      self.src_re.eq(issuing & ~image & inb)]
 
@@ -543,15 +582,27 @@ class Sequencer(wiring.Component):
 
         drain = Signal(range(drain_cycles(N) + 1))
         lcnt = Signal(32)
-        fsm_busy = Signal()  # every state but IDLE
-        busy = fsm_busy
-        m.d.comb += self.busy.eq(busy)
+        # busy (every state but IDLE) and issuing (STREAM with pixels left) are registers of
+        # their own, set and cleared with the transitions (a state decode would sit in front of
+        # the memories' enables and address multiplexers): busy rises leaving IDLE and falls
+        # entering it; iss is set only in SETUP, cleared by STREAM's last pixel or a failure, so
+        # it is 1 only in STREAM
+        busy = Signal()
+        m.d.comb += [self.busy.eq(busy), issuing.eq(iss)]
         m.d.comb += [self.lc_idx.eq(j)]
         # uniform width overrides the per-layer channel-count register
         gi_now = Mux(self.width != 0, self.width, chan_j[8:16])
         go_now = Mux(self.width != 0, self.width, chan_j[0:8])
+        # `cur` steps in STREAM's first cycle: a strobe registered in SETUP (cleared when SETUP
+        # fails), so the state decode is not in front of the iterator's enables (~300 loads)
+        cur_adv = Signal()
+        m.d.sync += cur_adv.eq(0)
+        with m.If(cur_adv):
+            emit_advance(cur)
+
         def fail(code_value):
-            m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0)]
+            m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0),
+                         cur_adv.eq(0), ld_adv.eq(0), iss.eq(0), busy.eq(0)]
             m.d.sync += [v.eq(0) for v in tv]
             m.next = "IDLE"
 
@@ -570,13 +621,12 @@ class Sequencer(wiring.Component):
                     with m.If((self.num_layers == 0) | (self.first_layer + self.num_layers > cfg.n_desc)):
                         m.d.sync += [err.eq(1), done.eq(1), code.eq(Error.BAD_DESCRIPTOR)]
                     with m.Else():
+                        m.d.sync += busy.eq(1)
                         m.next = "FETCH0"
             with m.State("FETCH0"):  # j's row and channel counts are read into registers
-                m.d.comb += fsm_busy.eq(1)
                 m.next = "FETCH"
                 guard()
             with m.State("FETCH"):
-                m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [kind.eq(words[0][0:2]), src.eq(words[0][2:4]), dst.eq(words[0][4:6]),
                              relu.eq(words[0][6]), pool.eq(words[0][7]), tri.eq(words[0][8]),
                              selk.eq(words[0][12:16]), cin.eq(words[1][0:16]), cout.eq(words[1][16:32]),
@@ -590,7 +640,7 @@ class Sequencer(wiring.Component):
                     m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(FETCH_CYCLES)]
                     m.d.sync += j.eq(j + 1)
                     with m.If(j + 1 == j_end):
-                        m.d.sync += done.eq(1)
+                        m.d.sync += [done.eq(1), busy.eq(0)]
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH0"
@@ -603,7 +653,6 @@ class Sequencer(wiring.Component):
                 # Hc*Wc by shift and add meanwhile, the small products (3-bit K and P) and the
                 # checks scheduled around them; the tap-mode row table is built one row per
                 # cycle; the checks on the large products come last (cycle 22).
-                m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
                 with m.If(dcnt == 0):
                     ho = ((H + 2 * P - K) >> (S == 2)) + 1
@@ -734,13 +783,11 @@ class Sequencer(wiring.Component):
                         m.next = "PRELOAD"
                 guard()
             with m.State("PRELOAD"):
-                m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
                 with m.If(ld_r == N - 1):
                     m.next = "SETUP"
                 guard()
             with m.State("SETUP"):
-                m.d.comb += fsm_busy.eq(1)
                 m.d.sync += lcnt.eq(lcnt + 1)
                 m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
                              iss.eq(s_pn != 0), x.eq(0), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
@@ -749,12 +796,14 @@ class Sequencer(wiring.Component):
                              has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
                              c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
                              c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
-                m.d.sync += [c_ylo[r].eq(-(cur.cb + r_dkh[r])) for r in range(N)]
-                m.d.sync += [c_yhi[r].eq(r_hmd[r] - cur.cb) for r in range(N)]
+                for r in range(N):
+                    m.d.sync += [c_by_lo_s[r].eq(s_by_lo_s[r]), c_by_hi_s[r].eq(s_by_hi_s[r]),
+                                 xok[r].eq(s_xok[r]), x0ok[r].eq(s_xok[r]), yok[r].eq(s_yok[r]),
+                                 ar[r].eq(s_ar[r])]
+                m.d.sync += cur_adv.eq(1)
                 m.next = "STREAM"
                 guard()
             with m.State("STREAM"):
-                m.d.comb += [fsm_busy.eq(1), issuing.eq(iss)]
                 m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
                 with m.If(issuing):
                     m.d.comb += [tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
@@ -765,14 +814,17 @@ class Sequencer(wiring.Component):
                     with m.If(since == Pn_m1):
                         m.d.sync += iss.eq(0)
                     with m.If(x != Wc_m1):
-                        m.d.sync += [x.eq(x + 1), xx.eq(xx + Mux(S == 2, 2, 1)), saddr.eq(saddr + Mux(S == 2, 2, 1))]
+                        m.d.sync += [x.eq(x + 1), xx.eq(xx + st), saddr.eq(saddr + st)]
+                        for r in range(N):
+                            m.d.sync += [ar[r].eq(ar[r] + st), xok[r].eq((xx >= bx_lo_s[r]) & (xx < bx_hi_s[r]))]
                     with m.Else():
                         m.d.sync += [x.eq(0), xx.eq(c_xx0), y.eq(y + 1),
                                      yy.eq(yy + S), saddr.eq(saddr + rowjump)]
+                        for r in range(N):
+                            m.d.sync += [ar[r].eq(ar[r] + rowjump), xok[r].eq(x0ok[r]),
+                                         yok[r].eq((yy >= c_by_lo_s[r]) & (yy < c_by_hi_s[r]))]
                         with m.If(~pool | y[0]):
                             m.d.sync += out_row.eq(out_row + Wout)
-                with m.If(since == 0):
-                    emit_advance(cur)
                 with m.If(since == per_m1):
                     with m.If(has_next):
                         m.next = "SETUP"
@@ -781,7 +833,6 @@ class Sequencer(wiring.Component):
                         m.next = "DRAIN"
                 guard()
             with m.State("DRAIN"):
-                m.d.comb += fsm_busy.eq(1)
                 m.d.sync += [drain.eq(drain - 1), lcnt.eq(lcnt + 1)]
                 with m.If(drain == 0):
                     m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(lcnt + 1)]
@@ -789,7 +840,7 @@ class Sequencer(wiring.Component):
                     with m.If(kind == KIND_CONV):
                         m.d.sync += producer.eq(go)
                     with m.If(j + 1 == j_end):
-                        m.d.sync += done.eq(1)
+                        m.d.sync += [done.eq(1), busy.eq(0)]
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "FETCH0"
@@ -806,8 +857,14 @@ class Sequencer(wiring.Component):
         # N + 1 cycles apart at least, so the read port holds the word from pre to tA): its
         # biases are latched at pre, for tA's sums; M and S at tA, for tB's requantizer. So no
         # 512-bit register with a multiplexer in front of the accumulate adders.
-        m.d.comb += [acc_rd.addr.eq(pre.pix), acc_rd.en.eq(pre_v & ~pre.cfirst),
+        # The accumulator is read at pre2 too, and its word registered (acc_prev) at pre: the
+        # block RAM's slow clock-to-output (5.8 ns on an ECP5-6) then goes straight into a
+        # flip-flop, not through the accumulate adders. The pixel's previous write (tB of the
+        # chunk before, N + 1 cycles earlier at least) has landed by then.
+        m.d.comb += [acc_rd.addr.eq(pre2.pix), acc_rd.en.eq(pre2_v & ~pre2.cfirst),
                      self.p_addr.eq(p_base + pre2.t), self.p_re.eq(pre2_v & pre2.newot)]
+        acc_prev = [Signal(signed(32), name=f"acc_prev{c}", reset_less=True) for c in range(N)]
+        m.d.sync += [acc_prev[c].eq(acc_rd.data.word_select(c, 32).as_signed()) for c in range(N)]
         bias = [Signal(signed(32), name=f"bias{c}", reset_less=True) for c in range(N)]  # tA's o-tile
         req_m = [Signal(16, name=f"req_m{c}", reset_less=True) for c in range(N)]  # tB's o-tile
         req_s = [Signal(6, name=f"req_s{c}", reset_less=True) for c in range(N)]
@@ -821,8 +878,7 @@ class Sequencer(wiring.Component):
         # only under tB's valid bit (the accumulator write, the requantizer, the logits)
         acc_new = [Signal(signed(32), name=f"acc_new{c}", reset_less=True) for c in range(N)]
         for c in range(N):
-            prev = acc_rd.data.word_select(c, 32).as_signed()
-            m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], prev))
+            m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], acc_prev[c]))
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
         m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB_v & ~tB.clast),

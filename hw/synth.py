@@ -66,7 +66,7 @@ from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
 __all__ = ["DEVICES", "Device", "PLACERS", "ROUTERS", "ECP5_SPEEDS", "with_speed", "run_synth", "yosys_script",
-           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "main"]
+           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "deep_paths", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
@@ -434,20 +434,27 @@ _DEPTH_SEQ = {
     "ice40": {"SB_RAM40_4K": ("RDATA",), "SB_MAC16": ("O",), "SB_SPRAM256KA": ("DATAOUT",)},
 }
 _CARRY_STEP = 0.1  # along a carry chain (cell to cell through the carry-in)
+DEEP_PATHS = 20  # the report's ``deep_paths``: the deepest paths, one per end register
 
 
-def logic_depth(netlist: dict, family: str) -> dict | None:
-    """The deepest path of a Yosys JSON netlist (one flattened top module) between sequential
-    cells, in unit delays (LUT 1, wide mux 0.5, carry: 1 to enter a chain, 0.1 per cell along
-    it): its score, LUT levels, carry cells, and start and end nets. None without such a path."""
+def _reg_name(name: str) -> str:
+    """A netlist name without its bit index and Yosys' ``$``-suffixes: the register or memory."""
+    return re.sub(r"(\[\d+\])+$", "", name).split("$")[0].rstrip("_.") or name
+
+
+def deep_paths(netlist: dict, family: str, top: int = 1) -> list:
+    """The ``top`` deepest register-to-register paths of a Yosys JSON netlist (one flattened top
+    module), one per end register or memory, deepest first. Depth is in unit delays (LUT 1, wide
+    mux 0.5, carry: 1 to enter a chain, 0.1 per cell along it). Each path: score, LUT levels,
+    carry cells, start and end names and ``through``, the nets it passes."""
     comb, seq = _DEPTH_COMB[family], _DEPTH_SEQ[family]
     (mod,) = [m for m in netlist["modules"].values() if m.get("attributes", {}).get("top")] or \
         list(netlist["modules"].values())[:1]
     names = {}
     for name, net in mod["netnames"].items():
-        for b in net["bits"]:
-            if isinstance(b, int) and (b not in names or name.count("$") < names[b].count("$")):
-                names[b] = name
+        for i, b in enumerate(net["bits"]):
+            if isinstance(b, int) and (b not in names or name.count("$") < names[b][0].count("$")):
+                names[b] = (name, i if len(net["bits"]) > 1 else None)
     driver, ends = {}, []
     for cname, c in mod["cells"].items():
         t, conn = c["type"], c["connections"]
@@ -465,7 +472,7 @@ def logic_depth(netlist: dict, family: str) -> dict | None:
                     continue
                 if port in ("CLK", "CLKA", "CLKB", "C", "RCLK", "WCLK", "CLOCK"):
                     continue
-                ends += [b for b in bits if isinstance(b, int)]
+                ends += [(b, cname, t, conn) for b in bits if isinstance(b, int)]
     best = {}  # bit -> (score, luts, carries, previous bit)
 
     def arrive(b0):
@@ -487,32 +494,59 @@ def logic_depth(netlist: dict, family: str) -> dict | None:
                 stack.append((b, True))
                 stack += [(q, False) for q, _ in ins if q not in best]
                 continue
-            top = (0.0, 0, 0, None)
+            top_ = (0.0, 0, 0, None)
             for q, p in ins:
                 if best.get(q) is None:
                     continue
                 a, luts, carries, _ = best[q]
                 cand = (a + (_CARRY_STEP if p == cin else unit), luts + (cin is None and unit == 1.0),
                         carries + (cin is not None), q)
-                if cand[0] > top[0]:
-                    top = cand
-            best[b] = top
+                if cand[0] > top_[0]:
+                    top_ = cand
+            best[b] = top_
 
-    worst = None
-    for b in ends:
+    def bit_name(b):
+        name, i = names.get(b, ("?", None))
+        return _short_cell(name) + (f"[{i}]" if i is not None else "")
+
+    def end_name(b, cname, t):
+        # a flip-flop is named by the register its Q drives, a block RAM or DSP by its cell
+        if t.startswith(("TRELLIS_FF", "SB_DFF")):
+            q = [x for p, bits in mod["cells"][cname]["connections"].items() if p in ("Q", "O")
+                 for x in bits if isinstance(x, int)]
+            if q and q[0] in names:
+                return _reg_name(_short_cell(names[q[0]][0]))
+        if b in names:  # else the net it samples
+            return _reg_name(_short_cell(names[b][0]))
+        return _reg_name(_short_cell(cname))
+
+    per_end = {}
+    for b, cname, t, _ in ends:
         arrive(b)
-        if best.get(b) and (worst is None or best[b][0] > best[worst][0]):
-            worst = b
-    if worst is None or best[worst][0] == 0:
-        return None
-    score, luts, carries, _ = best[worst]
-    start = worst
-    while best.get(start) and best[start][3] is not None:
-        start = best[start][3]
-    src, dst = _short_cell(names.get(start, "?")), _short_cell(names.get(worst, "?"))
-    line = (f"{src} -> {dst}: {score:.1f} unit delays ({luts} LUT levels, {carries} carry cells; "
-            f"logic depth of the netlist, no routing)")
-    return dict(line=line, score=round(score, 2), lut_levels=luts, carry_cells=carries, start=src, end=dst)
+        if not best.get(b) or best[b][0] == 0:
+            continue
+        key = end_name(b, cname, t)
+        if key not in per_end or best[b][0] > best[per_end[key][0]][0]:
+            per_end[key] = (b, key)
+    out = []
+    for b, key in sorted(per_end.values(), key=lambda v: -best[v[0]][0])[:top]:
+        score, luts, carries, _ = best[b]
+        chain = [b]
+        while best.get(chain[-1]) and best[chain[-1]][3] is not None:
+            chain.append(best[chain[-1]][3])
+        src = _reg_name(bit_name(chain[-1]))
+        line = (f"{src} -> {key}: {score:.1f} unit delays ({luts} LUT levels, {carries} carry cells; "
+                f"logic depth of the netlist, no routing)")
+        out.append(dict(line=line, score=round(score, 2), lut_levels=luts, carry_cells=carries, start=src,
+                        end=key, through=[bit_name(x) for x in reversed(chain)]))
+    return out
+
+
+def logic_depth(netlist: dict, family: str) -> dict | None:
+    """The deepest path of ``deep_paths`` (its line, score, levels, start and end); None without
+    a register-to-register path."""
+    paths = deep_paths(netlist, family, 1)
+    return paths[0] if paths else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,7 +673,9 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         log(f"[synth] Yosys: {res['luts']} LUT4 (lower bound), {res['ffs']} FF, {res['dsp']} DSP, "
             f"{res['bram']} BRAM ({rep['times_s']['yosys']} s)")
         if lut_map:
-            rep["logic_depth"] = logic_depth(json.loads(netlist.read_text()), dev.family)
+            paths = deep_paths(json.loads(netlist.read_text()), dev.family, DEEP_PATHS)
+            rep["logic_depth"] = paths[0] if paths else None
+            rep["deep_paths"] = [p["line"] for p in paths]
             if rep["logic_depth"]:
                 log(f"[synth] deepest logic: {rep['logic_depth']['line']}")
         if verdict:

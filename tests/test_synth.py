@@ -164,6 +164,29 @@ def test_logic_depth_finds_the_deepest_register_to_register_path():
     assert synth.logic_depth({"modules": {"top": {"cells": {"fa": ff(2, 3)}, "netnames": {}}}}, "ecp5") is None
 
 
+def test_deep_paths_lists_one_path_per_end_register_deepest_first():
+    """Two 2-bit registers b (bit 0 behind 3 LUTs, bit 1 behind 1) and c (behind 2 LUTs) fed
+    from register a: one path per register, b first with its deeper bit, and each path's nets
+    from start to end."""
+    def ff(d, q):
+        return {"type": "TRELLIS_FF", "connections": {"CLK": [1], "DI": [d], "Q": [q]}}
+
+    def lut(ins, z):
+        return {"type": "LUT4", "connections": {**{k: [b] for k, b in zip("ABCD", ins)}, "Z": [z]}}
+
+    cells = {"fa": ff(2, 10), "l1": lut([10], 11), "l2": lut([11], 12), "l3": lut([12], 13),
+             "fb0": ff(13, 30), "l4": lut([10], 14), "fb1": ff(14, 31),
+             "l5": lut([10], 15), "l6": lut([15], 16), "fc": ff(16, 32)}
+    netlist = {"modules": {"top": {"attributes": {"top": 1}, "cells": cells, "netnames": {
+        "dut.seq.a": {"bits": [10]}, "dut.seq.b": {"bits": [30, 31]}, "dut.seq.c": {"bits": [32]},
+        "dut.seq.mid": {"bits": [11]}}}}}
+    paths = synth.deep_paths(netlist, "ecp5", 5)
+    assert [(p["start"], p["end"], p["lut_levels"]) for p in paths] == [("seq.a", "seq.b", 3), ("seq.a", "seq.c", 2)]
+    assert paths[0]["through"][:2] == ["seq.a", "seq.mid"]
+    assert synth.deep_paths(netlist, "ecp5", 1) == paths[:1]
+    assert synth.logic_depth(netlist, "ecp5") == paths[0]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--array", "3x5"], "array must be RxC"),
     (["--array", "4x4", "--device", "xc7a35t"], "invalid choice"),
