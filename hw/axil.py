@@ -52,8 +52,8 @@ class ControlBus(wiring.Component):
 
     Latency: a register read answers (R valid) 3 cycles after AR is accepted (its multiplexer is
     split over two cycles), a window read 5 cycles (the memory read, a wide entry's 4-word
-    groups registered, its word registered, then the window's); B is valid 2 cycles after the later of AW and
-    W is accepted. The hit flags (register, window) are decoded when the address is accepted.
+    groups registered, its word registered, then the window's); B is valid 2 cycles after the
+    later of AW and W is accepted. The hit flags (register, window) are decoded when the address is accepted.
 
     Parameters
     ----------
