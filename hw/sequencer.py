@@ -473,7 +473,10 @@ class Sequencer(wiring.Component):
         tags = [Signal(tag_layout, name=f"tag{k}", reset_less=True) for k in range(depth)]
         tv = [Signal(name=f"tag{k}_valid") for k in range(depth)]
         tag_in = Signal(tag_layout)
-        issuing = Signal()
+        # issuing (STREAM with pixels left) is iss itself: set only in SETUP, cleared by STREAM's
+        # last pixel or a failure, so it is 1 only in STREAM (no state decode in front of the
+        # memories' enables)
+        issuing = iss
         m.d.sync += [tags[0].eq(tag_in), tv[0].eq(issuing)]
         for k in range(1, depth):
             m.d.sync += [tags[k].eq(tags[k - 1]), tv[k].eq(tv[k - 1])]
@@ -582,13 +585,11 @@ class Sequencer(wiring.Component):
 
         drain = Signal(range(drain_cycles(N) + 1))
         lcnt = Signal(32)
-        # busy (every state but IDLE) and issuing (STREAM with pixels left) are registers of
-        # their own, set and cleared with the transitions (a state decode would sit in front of
-        # the memories' enables and address multiplexers): busy rises leaving IDLE and falls
-        # entering it; iss is set only in SETUP, cleared by STREAM's last pixel or a failure, so
-        # it is 1 only in STREAM
+        # busy (every state but IDLE) is a register of its own, set and cleared with the
+        # transitions (a state decode would sit in front of the memories' address multiplexers):
+        # it rises leaving IDLE and falls entering it
         busy = Signal()
-        m.d.comb += [self.busy.eq(busy), issuing.eq(iss)]
+        m.d.comb += self.busy.eq(busy)
         m.d.comb += [self.lc_idx.eq(j)]
         # uniform width overrides the per-layer channel-count register
         gi_now = Mux(self.width != 0, self.width, chan_j[8:16])

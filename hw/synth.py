@@ -442,8 +442,8 @@ def _reg_name(name: str) -> str:
     return re.sub(r"(\[\d+\])+$", "", name).split("$")[0].rstrip("_.") or name
 
 
-def deep_paths(netlist: dict, family: str, top: int = 1) -> list:
-    """The ``top`` deepest register-to-register paths of a Yosys JSON netlist (one flattened top
+def deep_paths(netlist: dict, family: str, count: int = 1) -> list:
+    """The ``count`` deepest register-to-register paths of a Yosys JSON netlist (one flattened top
     module), one per end register or memory, deepest first. Depth is in unit delays (LUT 1, wide
     mux 0.5, carry: 1 to enter a chain, 0.1 per cell along it). Each path: score, LUT levels,
     carry cells, start and end names and ``through``, the nets it passes."""
@@ -472,7 +472,7 @@ def deep_paths(netlist: dict, family: str, top: int = 1) -> list:
                     continue
                 if port in ("CLK", "CLKA", "CLKB", "C", "RCLK", "WCLK", "CLOCK"):
                     continue
-                ends += [(b, cname, t, conn) for b in bits if isinstance(b, int)]
+                ends += [(b, cname, t) for b in bits if isinstance(b, int)]
     best = {}  # bit -> (score, luts, carries, previous bit)
 
     def arrive(b0):
@@ -494,16 +494,16 @@ def deep_paths(netlist: dict, family: str, top: int = 1) -> list:
                 stack.append((b, True))
                 stack += [(q, False) for q, _ in ins if q not in best]
                 continue
-            top_ = (0.0, 0, 0, None)
+            top = (0.0, 0, 0, None)
             for q, p in ins:
                 if best.get(q) is None:
                     continue
                 a, luts, carries, _ = best[q]
                 cand = (a + (_CARRY_STEP if p == cin else unit), luts + (cin is None and unit == 1.0),
                         carries + (cin is not None), q)
-                if cand[0] > top_[0]:
-                    top_ = cand
-            best[b] = top_
+                if cand[0] > top[0]:
+                    top = cand
+            best[b] = top
 
     def bit_name(b):
         name, i = names.get(b, ("?", None))
@@ -520,16 +520,16 @@ def deep_paths(netlist: dict, family: str, top: int = 1) -> list:
             return _reg_name(_short_cell(names[b][0]))
         return _reg_name(_short_cell(cname))
 
-    per_end = {}
-    for b, cname, t, _ in ends:
+    per_end = {}  # end register -> its deepest input bit
+    for b, cname, t in ends:
         arrive(b)
         if not best.get(b) or best[b][0] == 0:
             continue
         key = end_name(b, cname, t)
-        if key not in per_end or best[b][0] > best[per_end[key][0]][0]:
-            per_end[key] = (b, key)
+        if key not in per_end or best[b][0] > best[per_end[key]][0]:
+            per_end[key] = b
     out = []
-    for b, key in sorted(per_end.values(), key=lambda v: -best[v[0]][0])[:top]:
+    for key, b in sorted(per_end.items(), key=lambda kv: -best[kv[1]][0])[:count]:
         score, luts, carries, _ = best[b]
         chain = [b]
         while best.get(chain[-1]) and best[chain[-1]][3] is not None:
