@@ -108,7 +108,7 @@ class SystolicArray(wiring.Component):
         The grid is created once, so the PE returned here is the one every elaboration uses."""
         if self._pes is None:
             n = self._n
-            self._pes = tuple(tuple(ProcessingElement() for _ in range(n)) for _ in range(n))
+            self._pes = tuple(tuple(ProcessingElement(row=r) for _ in range(n)) for r in range(n))
         return self._pes[r][c]
 
     def elaborate(self, platform):

@@ -22,16 +22,19 @@ from .params import array_from_cli
 from .schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
 
 
-def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None) -> Path:
+def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None,
+             platform=None) -> Path:
     """Write ``<name>.v`` and ``<name>.json``; returns the Verilog path. Files appear complete or
-    not at all."""
+    not at all. ``platform``: None for the portable Verilog (simulation, lint, any FPGA tool), or
+    ``hw.dsp.Ecp5Dsp`` for the ECP5 netlist whose multipliers are MULT18X18D instances."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = name or f"chanscale_{cfg.rows}x{cfg.cols}"
     t = time.time()
-    text = verilog.convert(Accelerator(cfg), name=name, emit_src=False)
+    text = verilog.convert(Accelerator(cfg), name=name, emit_src=False, platform=platform)
     meta = dict(top=name, params=cfg.to_dict(), latency=dict(array=ARRAY_LATENCY(cfg.rows), requant=REQ_LATENCY,
                 fetch_cycles=FETCH_CYCLES, decode_cycles=DECODE_CYCLES, drain_cycles=drain_cycles(cfg.rows)),
+                target="portable" if platform is None else repr(platform),
                 clock="clk", reset="rst (synchronous, active high)", bus="s_axil_* (AXI4-Lite slave)",
                 generate_seconds=round(time.time() - t, 1))
     for suffix, body in ((".v", text), (".json", json.dumps(meta, indent=2))):

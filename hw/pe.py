@@ -7,6 +7,8 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .dsp import ecp5_dsp, mult18x18d
+
 __all__ = ["ProcessingElement"]
 
 
@@ -71,6 +73,12 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
 
     Attributes ``w_sh``, ``en_sh``, ``fwd_sh``, ``w_act``, ``en_act``, ``fwd_act`` are the state
     registers (exposed for tests and waveforms).
+
+    ``row``: the PE's row in the array. It matters only when the design is elaborated for the ECP5
+    synthesis target (``hw.dsp.Ecp5Dsp`` as the platform): a row the target puts on DSP blocks
+    builds the operand registers, the multiplier and the product register as one MULT18X18D,
+    with the same product cycle for cycle (its operand registers load every cycle, ``x`` gated to
+    0 without a MAC).
     """
 
     x: In(signed(8))
@@ -86,8 +94,9 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
     first_out: Out(1)
     p_out: Out(signed(32))
 
-    def __init__(self):
+    def __init__(self, row: int = 0):
         super().__init__()
+        self.row = row
         # Data registers have no reset (only the control bits do): every value is written before
         # a valid pixel or an enabled chunk reads it, and the reset net stays small on an FPGA.
         self.w_sh = Signal(signed(8), reset_less=True)
@@ -126,15 +135,24 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
         # operand registers: the multiplier (a DSP block on an FPGA) sees registers only, so the
         # weight select and the route to the DSP are a cycle of their own; they load only for a MAC
         m.d.sync += self._mac_m.eq(mac)
-        with m.If(mac):
-            m.d.sync += [self._x_m.eq(self.x), self._w_m.eq(w)]
+        dsp = ecp5_dsp(platform)
+        if dsp is not None and dsp.pe_on_dsp(self.row):
+            # The operand and product registers inside a MULT18X18D. A block of four multipliers
+            # shares four clock-enable and four reset nets, so the PE's own MAC flag can be
+            # neither: the registers load every cycle, and a cycle without a MAC multiplies 0
+            # (x_m = x if mac else 0), which is the product register's 0 a cycle later.
+            p = mult18x18d(m, "mul", Mux(mac, self.x, 0), w, signed=True, reg_in=True, reg_out=True)
+            m.d.comb += self.prod.eq(p[:16])
+        else:
+            with m.If(mac):
+                m.d.sync += [self._x_m.eq(self.x), self._w_m.eq(w)]
+            m.d.sync += self.prod.eq(Mux(self._mac_m, self._x_m * self._w_m, 0))
         with m.If(self.valid & (e | f)):
             m.d.sync += self._x_q.eq(self.x)
         m.d.comb += [self.x_out.eq(self._x_q), self.p_out.eq(self._p_q)]
         m.d.sync += [
             self.valid_out.eq(self.valid),
             self.first_out.eq(self.first),
-            self.prod.eq(Mux(self._mac_m, self._x_m * self._w_m, 0)),
             self._p_q.eq(self.p_top + self.prod),
         ]
         return m

@@ -5,6 +5,8 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .dsp import ecp5_dsp, mult18x18d
+
 __all__ = ["Requant"]
 
 S_MAX = 47  # largest shift the contract allows (model.export.S_MAX)
@@ -26,14 +28,16 @@ class Requant(wiring.Component):
 
     Latency: 5 cycles, constant (``latency``): stage 1 multiplies in two halves (the low 17 bits
     and the high 15 bits of ``acc`` times ``m``: one 18 x 18 DSP block each, both products
-    registered), stage 2 joins them, stage 3 adds the rounding constant, stage 4 shifts by whole
-    bytes, stage 5 selects the result's 8 bits and applies ReLU and saturation (a mask compare;
-    no barrel shifter). A vector presented with ``valid`` at cycle ``t`` appears on ``y`` with
-    ``y_valid`` at ``t + 5``; ``y`` is meaningful only while ``y_valid``. The data registers
-    have no enable: every stage loads every cycle (bubbles included), so no valid bit fans out
-    to the lanes' hundreds of data flip-flops (on an FPGA such an enable is a net of ~70 loads
-    per lane on general routing, in the output stage where routing is scarcest); only the
-    valid bits and the ReLU flag travel as a control pipeline.
+    registered; elaborated for the ECP5 synthesis target, ``hw.dsp.Ecp5Dsp``, those registers
+    are the MULT18X18D blocks' own output registers), stage 2 joins them, stage 3 adds the
+    rounding constant, stage 4 shifts by whole bytes, stage 5 selects the result's 8 bits and
+    applies ReLU and saturation (a mask compare; no barrel shifter). A vector presented with
+    ``valid`` at cycle ``t`` appears on ``y`` with ``y_valid`` at ``t + 5``; ``y`` is meaningful
+    only while ``y_valid``. The data registers have no enable: every stage loads every cycle
+    (bubbles included), so no valid bit fans out to the lanes' hundreds of data flip-flops (on
+    an FPGA such an enable is a net of ~70 loads per lane on general routing, in the output
+    stage where routing is scarcest); only the valid bits and the ReLU flag travel as a control
+    pipeline.
 
     Parameters
     ----------
@@ -108,11 +112,16 @@ class Requant(wiring.Component):
             p_lo = Signal(unsigned(33), name=f"p_lo_{i}", reset_less=True)
             p_hi = Signal(signed(32), name=f"p_hi_{i}", reset_less=True)
             s0 = Signal(range(S_MAX + 1), name=f"s0_{i}", reset_less=True)
-            m.d.sync += [
-                p_lo.eq(acc[:17] * self.m[i]),
-                p_hi.eq(acc[17:].as_signed() * self.m[i]),
-                s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i])),
-            ]
+            m.d.sync += s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i]))
+            if ecp5_dsp(platform) is not None:
+                # the product registers are the DSP blocks' output registers (hw/dsp.py)
+                lo = mult18x18d(m, f"mul_lo_{i}", acc[:17], self.m[i], signed=False, reg_in=False,
+                                reg_out=True)
+                hi = mult18x18d(m, f"mul_hi_{i}", acc[17:].as_signed(), self.m[i], signed=True,
+                                reg_in=False, reg_out=True)
+                m.d.comb += [p_lo.eq(lo[:33]), p_hi.eq(hi[:32])]
+            else:
+                m.d.sync += [p_lo.eq(acc[:17] * self.m[i]), p_hi.eq(acc[17:].as_signed() * self.m[i])]
 
             # Stage 2: the product, joined.
             prod = Signal(signed(_PROD_BITS), name=f"prod_{i}", reset_less=True)

@@ -890,9 +890,13 @@ class Sequencer(wiring.Component):
 
         # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
         tW, tW_v = tags[AL + 1 + REQ_LATENCY], tv[AL + 1 + REQ_LATENCY]
+        # the valid columns as a mask register, decoded from the tag a stage before tW (the tags
+        # shift every cycle), so no compare sits in front of the pool's max
+        colm = Signal(N, name="colm", reset_less=True)
+        m.d.sync += colm.eq(Cat(*[Const(c, 8) < tags[AL + REQ_LATENCY].cols for c in range(N)]))
         yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
         for c in range(N):
-            m.d.comb += yv[c].eq(Mux(c < tW.cols, req.y[c], 0))
+            m.d.comb += yv[c].eq(Mux(colm[c], req.y[c], 0))
         wr_conv = tW_v & tW.clast & (kind == KIND_CONV)
         hreg = [Signal(signed(8), name=f"hreg{c}", reset_less=True) for c in range(N)]
         hmax = [Mux(hreg[c] > yv[c], hreg[c], yv[c]) for c in range(N)]

@@ -9,7 +9,12 @@ Examples::
 
 Flow:
 
-1. ``hw.gen.generate`` writes the accelerator's Verilog into ``build/verilog``.
+1. ``hw.gen.generate`` writes the accelerator's Verilog into ``build/verilog`` (iCE40, and ECP5
+   under ``--dsp all``), or, for an ECP5 under ``--dsp datapath``/``requant``, the ECP5 netlist
+   into the work folder: the same RTL elaborated with ``hw.dsp.Ecp5Dsp`` as the platform, so
+   each datapath multiplier is a MULT18X18D instance that holds the multiplier's operand and
+   product registers (Yosys never uses those registers itself). That netlist is simulated
+   bit-exact against the golden model too (``sim/test_accel.py::test_ecp5_netlist``).
 2. A small wrapper (``chanscale_synth_top``) is written next to it. The accelerator's only ports
    are clk, rst, an AXI4-Lite slave and irq: about 130 signals, more than an iCE40 UP5K package
    has pins, and as pins they would put I/O buffers and pad delays into the timing report. The
@@ -21,10 +26,10 @@ Flow:
    is counted in the resources; its size is in the report (``wrapper``: about one FF per AXI
    signal, one LUT per three outputs).
 3. Yosys ``synth_ecp5`` / ``synth_ice40 -dsp``, flattening the design. ``--dsp datapath`` (the
-   default, ECP5 only) maps only the array's PE multipliers and the requantizer's multipliers to
-   MULT18X18D (one per PE, two per lane: N*N + 2N); the sequencer's shape/address arithmetic
-   (``H * W`` and the like, ~30 small or constant multiplications that Yosys would otherwise put
-   into ~33 MULT18X18D) becomes LUT logic. When the device has fewer DSP blocks than N*N + 2N,
+   default, ECP5 only) puts only the array's PE multipliers and the requantizer's multipliers on
+   MULT18X18D (one per PE, two per lane: N*N + 2N; instantiated, ``synth_ecp5 -nodsp``); the
+   sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or constant
+   multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT logic. When the device has fewer DSP blocks than N*N + 2N,
    the last PE rows keep LUT multipliers (``lut_pe_rows``: 8x8 on the ECP5-45F, one row).
    ``--dsp requant`` keeps only the requantizer's multipliers on MULT18X18D and builds every PE
    multiplier from LUTs (the array is then not drawn onto the device's two or four DSP rows).
@@ -137,12 +142,6 @@ _PNR_UTIL = {
 }
 _RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="SB_SPRAM256KA")
 
-# Cells whose multipliers go to DSP blocks under --dsp datapath: Yosys select patterns on the
-# flattened names (``$flatten\dut.\seq.\array.\pe_0_0.$mul$...``), from hw/accel.py's submodule
-# names (seq -> array -> pe_R_C, seq -> requant).
-_DATAPATH_PATTERNS = (r"*/*\seq.\array.\pe_*", r"*/*\seq.\requant.*")
-
-
 # ECP5 multiplier policies: "datapath" (PE and requantizer multipliers on MULT18X18D, the last PE
 # rows in LUTs if the DSP blocks are too few), "requant" (only the requantizer's: every PE
 # multiplier in LUTs, so the array is not pulled onto the device's DSP rows), "all" (Yosys' own)
@@ -249,35 +248,18 @@ def pin_constraints(dev: Device) -> str | None:
 
 
 def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str | None,
-                 dsp: str = "datapath", lut_map: bool = True, n: int = 0, lut_rows: int = 0) -> str:
-    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is one of ``DSP_POLICIES``
-    ("requant" is "datapath" with ``lut_rows = n``).
-    ``lut_map=False`` stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and
-    flip-flops are mapped, logic is left as generic gates (the quick smoke test). ``lut_rows``:
-    the last rows of the N x N (``n``) array keep LUT multipliers (see ``lut_pe_rows``)."""
+                 dsp: str = "datapath", lut_map: bool = True) -> str:
+    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is one of ``DSP_POLICIES``.
+    Under "datapath" and "requant" the netlist already instantiates its MULT18X18D blocks
+    (``hw.dsp``) and Yosys maps no multiplier to a DSP block (``-nodsp``). ``lut_map=False``
+    stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and flip-flops are mapped,
+    logic is left as generic gates (the quick smoke test)."""
     read = "\n".join(f"read_verilog {f}" for f in files)
-    stop = "" if lut_map else "map_luts"
+    run = "" if lut_map else " -run :map_luts"
     if family == "ice40":
-        synth = f"synth_ice40 -dsp -top {top}" + ("" if lut_map else f" -run :{stop}")
-    elif dsp == "all":
-        synth = f"synth_ecp5 -top {top}" + ("" if lut_map else f" -run :{stop}")
+        synth = f"synth_ice40 -dsp -top {top}{run}"
     else:
-        # synth_lattice's 'coarse' section (Yosys 0.70) with the DSP mapping restricted to the
-        # datapath's multipliers; everything before and after is synth_ecp5 itself, -nodsp.
-        pats = " ".join(_DATAPATH_PATTERNS) + " %u" * (len(_DATAPATH_PATTERNS) - 1)
-        synth = "\n".join([
-            f"synth_ecp5 -top {top} -nodsp -run begin:coarse",
-            "proc -latches error", "check", "flatten", "tribuf -logic", "deminout", "opt_expr",
-            "check", "opt_clean", "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt",
-            "opt_clean", "share", "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean",
-            f"select -set dpmul */t:$mul {pats} %i"
-            + "".join(f" */*\\seq.\\array.\\pe_{r}_* %d" for r in range(n - lut_rows, n)),
-            "techmap -map +/mul2dsp.v -D DSP_A_MAXWIDTH=18 -D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 "
-            "-D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18 @dpmul",
-            "techmap -map +/lattice/dsp_map_18x18.v",
-            "alumacc", "opt", "memory -nomap", "opt_clean",
-            f"synth_ecp5 -top {top} -nodsp -run map_ram:{stop}",
-        ])
+        synth = f"synth_ecp5 {'' if dsp == 'all' else '-nodsp '}-top {top}{run}"
     out = [read, synth, f"tee -q -o {stat_json} stat -json"]
     if netlist_json:
         out.append(f"write_json {netlist_json}")
@@ -582,6 +564,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     are recorded in the report (``status: "error"``) and re-raised as :class:`ToolError`.
     ``speed`` picks an ECP5 speed grade other than the device's default (6, the slowest):
     the part name, nextpnr's timing model and the report's name (``..._s8.json``) follow it.
+    ``seed`` other than 1 adds ``_seed<N>`` to the report's name.
     """
     from .gen import generate
 
@@ -606,6 +589,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     array = f"{cfg.rows}x{cfg.cols}"
     pnr = pnr and lut_map
     stem = (f"{array}_{device}" + (f"_s{dev.speed}" if dev.speed != DEVICES[device].speed else "")
+            + ("" if seed == 1 else f"_seed{seed}")
             + ("" if placer == DEFAULT_PLACER else f"_{placer}")
             + ("" if router == DEFAULT_ROUTER else f"_{router}")
             + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
@@ -626,7 +610,11 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     t_all = time.time()
     try:
         t = time.time()
-        vpath = generate(cfg, verilog_dir)
+        if dev.family == "ecp5" and dsp != "all":  # MULT18X18D instances (hw/dsp.py)
+            from .dsp import Ecp5Dsp
+            vpath = generate(cfg, work, f"chanscale_{array}_ecp5", platform=Ecp5Dsp(cfg.rows, lut_rows))
+        else:
+            vpath = generate(cfg, verilog_dir)
         rep["times_s"]["generate"] = round(time.time() - t, 1)
         top = vpath.stem
         wpath = work / f"{WRAPPER_TOP}.v"
@@ -640,8 +628,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             return os.path.relpath(Path(p).resolve(), work.resolve())
 
         script = yosys_script(dev.family, [rel(vpath), rel(wpath)], WRAPPER_TOP,
-                              rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map,
-                              n=cfg.rows, lut_rows=lut_rows)
+                              rel(stat_json), rel(netlist) if lut_map else None, dsp, lut_map)
         rep["lut_pe_rows"] = lut_rows
         if lut_rows and dsp == "datapath":
             log(f"[synth] {cfg.rows * cfg.rows + 2 * cfg.rows} datapath multipliers, {dev.capacity['dsp']} DSP "
@@ -774,7 +761,8 @@ def main(argv=None) -> int:
     ap.add_argument("--freq", type=float, default=100.0, help="clock target in MHz (default 100)")
     ap.add_argument("--dsp", default="datapath", choices=DSP_POLICIES,
                     help="ECP5: which multipliers use MULT18X18D (default datapath: PE + requantizer; requant: the requantizer only, PEs in LUTs; all: every multiplier)")
-    ap.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="nextpnr seed (default 1; another seed's report is ..._seedN.json)")
     ap.add_argument("--no-lut-map", action="store_true",
                     help="Yosys only, stopping before LUT mapping: exact DSP/BRAM/FF counts, fast")
     ap.add_argument("--no-route", action="store_true",

@@ -70,10 +70,12 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("sim", sims)
 
 
-def build_rtl(sim: str, array: str) -> runner.Build:
-    """The simulator build of the tier array ``array`` (``runner.array_config``), or a test failure."""
+def build_rtl(sim: str, array: str, target=None) -> runner.Build:
+    """The simulator build of the tier array ``array`` (``runner.array_config``), or a test failure.
+    ``target``: the netlist (``runner.TARGETS``; None: the portable Verilog)."""
     try:
-        b = runner.build_rtl(sim, runner.array_config(array), waves_on(), log=lambda m: print(f"[sim] {m}"))
+        b = runner.build_rtl(sim, runner.array_config(array), waves_on(), log=lambda m: print(f"[sim] {m}"),
+                             target=target)
     except SimError as e:
         pytest.fail(str(e), pytrace=False)
     if b.built_now:
@@ -92,9 +94,11 @@ class RTL:
     def run_dir(self, b: runner.Build) -> Path:
         return b.dir / self.request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
 
-    def run(self, sim: str, array: str, testcase: str, module: str = TB_MODULE, **params) -> Path:
-        """Run cocotb test ``module.testcase`` with ``TB_<NAME>`` = params; returns its run folder."""
-        b = build_rtl(sim, array)
+    def run(self, sim: str, array: str, testcase: str, module: str = TB_MODULE, target=None,
+            **params) -> Path:
+        """Run cocotb test ``module.testcase`` with ``TB_<NAME>`` = params on the ``target``
+        netlist (None: portable); returns its run folder."""
+        b = build_rtl(sim, array, target)
         run_dir = self.run_dir(b)
         params = dict(params)
         params["node"] = self.request.node.nodeid  # for the reproducer a failure prints
@@ -108,7 +112,7 @@ class RTL:
             runner.run_test(b, module, testcase, run_dir, params)
         except SimError as e:
             pytest.fail(f"{e} (SEED={params['seed']})", pytrace=False)
-        print(f"[sim] {sim} {array} {testcase}: {time.time() - t:.1f} s")
+        print(f"[sim] {sim} {b.label} {testcase}: {time.time() - t:.1f} s")
         return run_dir
 
 

@@ -123,12 +123,29 @@ def _sha256(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def verilog_name(cfg) -> str:
+# Netlist targets: None is the portable Verilog; "ecp5" is the netlist `hw.synth` builds for an
+# ECP5 (multipliers as MULT18X18D instances, hw/dsp.py), simulated with the Verilog model of that
+# primitive. Its last PE row keeps LUT multipliers, as the 8x8 does on the ECP5-45F, so both kinds
+# of PE are in the simulation.
+TARGETS = (None, "ecp5")
+
+
+def target_platform(target, cfg):
+    """The Amaranth platform that elaborates ``target`` for ``cfg`` (None: portable)."""
+    if target is None:
+        return None
+    if target == "ecp5":
+        from hw.dsp import Ecp5Dsp
+        return Ecp5Dsp(cfg.rows, lut_pe_rows=1)
+    raise SimError(f"unknown netlist target {target!r}; known: {', '.join(map(str, TARGETS))}")
+
+
+def verilog_name(cfg, target=None) -> str:
     from hw.params import ArrayConfig
     base = f"chanscale_{cfg.rows}x{cfg.cols}"
-    if cfg == ArrayConfig(rows=cfg.rows, cols=cfg.cols):
-        return base  # the name `make verilog` uses
-    return f"{base}_{_sha256(cfg.to_json().encode())[:8]}"
+    if cfg != ArrayConfig(rows=cfg.rows, cols=cfg.cols):
+        base = f"{base}_{_sha256(cfg.to_json().encode())[:8]}"
+    return base if target is None else f"{base}_{target}"  # plain: the name `make verilog` uses
 
 
 def design_sources() -> list[Path]:
@@ -155,15 +172,16 @@ def design_sources() -> list[Path]:
     return sorted(hw / f"{n}.py" for n in seen)
 
 
-def verilog_for(cfg, log=None) -> tuple[Path, str, float]:
+def verilog_for(cfg, log=None, target=None) -> tuple[Path, str, float]:
     """(Verilog path, top module name, seconds spent generating: 0 when cached)."""
     import amaranth
+    platform = target_platform(target, cfg)
     out = BUILD / "verilog"
-    name = verilog_name(cfg)
+    name = verilog_name(cfg, target)
     path = out / f"{name}.v"
     stamp = out / f"{name}.sim-stamp.json"
     sources = design_sources()
-    src_hash = _sha256(cfg.to_json().encode(), amaranth.__version__.encode(),
+    src_hash = _sha256(cfg.to_json().encode(), amaranth.__version__.encode(), repr(platform).encode(),
                        *(p.name.encode() + b"\0" + p.read_bytes() for p in sources))
     if path.is_file() and stamp.is_file():
         try:
@@ -177,7 +195,7 @@ def verilog_for(cfg, log=None) -> tuple[Path, str, float]:
     if log:
         log(f"generating {name}.v from hw/ (once per change of the design; 8x8 takes about a minute)")
     t = time.time()
-    path = generate(cfg, out, name)
+    path = generate(cfg, out, name, platform=platform)
     took = time.time() - t
     stamp.write_text(json.dumps({"sources": src_hash, "verilog": _sha256(path.read_bytes()),
                                  "generate_seconds": round(took, 1)}, indent=1))
@@ -247,21 +265,26 @@ def build_lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build_rtl(sim: str, cfg, waves: bool = False, log=None) -> Build:
+def build_rtl(sim: str, cfg, waves: bool = False, log=None, target=None) -> Build:
     """Build (or reuse) the simulator model of ArrayConfig ``cfg`` for ``sim``. ``log(text)``
-    hears about slow steps before they start (Verilog generation, a simulator build)."""
+    hears about slow steps before they start (Verilog generation, a simulator build).
+    ``target``: one of ``TARGETS`` (None: the portable Verilog)."""
     why = missing_simulator(sim)
     if why:
         raise SimError(why)
     setup_toolchain()
-    key = (sim, cfg, waves)
+    key = (sim, cfg, waves, target)
     if key in _BUILDS:
         return _BUILDS[key]
     from cocotb_tools.runner import get_runner
-    label = verilog_name(cfg).removeprefix("chanscale_")
+    label = verilog_name(cfg, target).removeprefix("chanscale_")
+    models = ""
+    if target == "ecp5":
+        from hw.dsp import mult18x18d_model
+        models = mult18x18d_model()
     with build_lock():
-        vpath, top, gen_s = verilog_for(cfg, log)
-        vhash = _sha256(vpath.read_bytes())[:16]
+        vpath, top, gen_s = verilog_for(cfg, log, target)
+        vhash = _sha256(vpath.read_bytes(), models.encode())[:16]
         bdir = BUILD / "sim" / f"{sim}_{label}" / f"{vhash}{'_waves' if waves else ''}"
         stamp = bdir / "chanscale-build.json"
         built_now = False
@@ -275,6 +298,9 @@ def build_rtl(sim: str, cfg, waves: bool = False, log=None) -> Build:
                 log(f"building the {sim} model of {vpath.name} (once per Verilog text; "
                     f"{'about 2 min' if sim == 'verilator' else 'under a minute'})")
             sources = [vpath]
+            if models:  # the vendor primitives' simulation models
+                (bdir / "primitive_models.v").write_text(models)
+                sources.append(bdir / "primitive_models.v")
             args = list(VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS)
             if sim == "icarus" and waves:
                 dump = bdir / "chanscale_wave_dump.v"

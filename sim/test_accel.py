@@ -93,3 +93,21 @@ def test_campaign(rtl, sim):
     """At least 500 random layers (LAYERS) on Verilator, 8x8, plus 50 classifiers."""
     layers = env_int("LAYERS", 500)
     rtl.run(sim, FULL_ARRAY, "random_conv_layers", layers=layers, classifiers=max(1, layers // 10), budget=30_000)
+
+
+@simulators("icarus")
+def test_ecp5_netlist(rtl, sim):
+    """The netlist `make synth` builds for an ECP5 (multipliers as MULT18X18D instances with their
+    own registers, hw/dsp.py; the last PE row with LUT multipliers), simulated with the
+    primitive's Verilog model: seeded random layers bit-exact, counters and cycles exact."""
+    rtl.run(sim, CI_ARRAY, "random_conv_layers", target="ecp5",
+            **params("ci", sim, "layers", "classifiers", "budget"))
+
+
+@pytest.mark.slow
+@simulators("verilator")
+def test_ecp5_netlist_full(rtl, sim):
+    """The ECP5 netlist of the 8x8 array: random layers and the shipped network at every width."""
+    rtl.run(sim, FULL_ARRAY, "random_conv_layers", target="ecp5",
+            **params("full", sim, "layers", "classifiers", "budget"))
+    rtl.run(sim, FULL_ARRAY, "trained_network", target="ecp5", **params("full", sim, "images", "widths", "mixed"))

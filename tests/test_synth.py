@@ -129,14 +129,31 @@ def test_lut_pe_rows_fit_the_dsp_budget():
     for n, cap in ((4, 10), (8, 72), (8, 28)):
         rows = synth.lut_pe_rows(n, cap)
         assert n * (n - rows) + 2 * n <= cap or rows == n
-    script = synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, n=8, lut_rows=2)
-    assert "pe_6_* %d" in script and "pe_7_* %d" in script and "pe_5_*" not in script
     # the policies: "requant" moves every PE row to LUTs, "all" and iCE40 none
     e45, ice = synth.DEVICES["ecp5-45k"], synth.DEVICES["ice40-up5k"]
     assert [synth.pe_rows_in_luts(8, e45, d) for d in ("datapath", "requant", "all")] == [1, 8, 0]
     assert synth.pe_rows_in_luts(8, ice, "datapath") == 0
-    script = synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="requant", n=4, lut_rows=4)
-    assert all(f"pe_{r}_* %d" in script for r in range(4)) and "requant" in script
+    # the netlist instantiates the blocks itself, so Yosys maps no multiplier but under "all"
+    assert "-nodsp" in synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="requant")
+    assert "-nodsp" not in synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="all")
+
+
+def test_ecp5_netlist_puts_the_chosen_rows_on_dsp_blocks(tmp_path):
+    """The ECP5 netlist (hw.dsp.Ecp5Dsp as the platform) of a 4x4 array: a MULT18X18D in every
+    PE of the rows the target keeps on DSP blocks and none in the others, two per requantizer
+    lane; the portable Verilog has none."""
+    from hw.dsp import Ecp5Dsp
+    from hw.gen import generate
+    cfg = parse_array("4x4")
+    for lut_rows in (0, 1, 4):
+        text = generate(cfg, tmp_path, f"e{lut_rows}", platform=Ecp5Dsp(4, lut_rows)).read_text()
+        modules = re.split(r"^module ", text, flags=re.M)[1:]
+        with_dsp = {mod.split("(")[0].strip() for mod in modules if "MULT18X18D #" in mod}
+        pes = {f"pe_{r}_{c}" for r in range(4) for c in range(4)}
+        pe_dsp = {p for p in pes if any(name.endswith("." + p) for name in with_dsp)}
+        assert pe_dsp == {f"pe_{r}_{c}" for r in range(4 - lut_rows) for c in range(4)}, (lut_rows, with_dsp)
+        assert text.count("MULT18X18D #") == 4 * (4 - lut_rows) + 2 * 4
+    assert "MULT18X18D" not in generate(cfg, tmp_path, "plain").read_text()
 
 
 def test_logic_depth_finds_the_deepest_register_to_register_path():
