@@ -157,13 +157,20 @@ module MULT18X18D ({a_ports}, {b_ports}, SIGNEDA, SIGNEDB, SOURCEA, SOURCEB,
   endfunction
 
   initial begin
-    if (REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0" || REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0"
+    if (REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0"
+        || REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0"
         || REG_OUTPUT_CLK != "NONE" && REG_OUTPUT_CLK != "CLK0" || REG_INPUTC_CLK != "NONE"
         || REG_PIPELINE_CLK != "NONE" || RESETMODE != "SYNC" || MULT_BYPASS != "DISABLED") begin
-      $display("MULT18X18D model (%m): configuration outside the modelled subset (registers on CLK0 only, no C input, no pipeline register, RESETMODE SYNC, no bypass)");
+      $display("MULT18X18D model (%m): configuration outside the modelled subset %s",
+               "(registers on CLK0 only, no C input, no pipeline register, RESETMODE SYNC, no bypass)");
       $finish;
     end
   end
+  always @(posedge CLK0)
+    if (SOURCEA === 1'b1 || SOURCEB === 1'b1) begin
+      $display("MULT18X18D model (%m): SOURCEA/SOURCEB (the cascade inputs) are not modelled");
+      $finish;
+    end
 
   reg [17:0] a_r, b_r;
   reg sa_r, sb_r;

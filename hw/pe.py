@@ -134,7 +134,6 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
 
         # operand registers: the multiplier (a DSP block on an FPGA) sees registers only, so the
         # weight select and the route to the DSP are a cycle of their own; they load only for a MAC
-        m.d.sync += self._mac_m.eq(mac)
         dsp = ecp5_dsp(platform)
         if dsp is not None and dsp.pe_on_dsp(self.row):
             # The operand and product registers inside a MULT18X18D. A block of four multipliers
@@ -144,6 +143,7 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
             p = mult18x18d(m, "mul", Mux(mac, self.x, 0), w, signed=True, reg_in=True, reg_out=True)
             m.d.comb += self.prod.eq(p[:16])
         else:
+            m.d.sync += self._mac_m.eq(mac)
             with m.If(mac):
                 m.d.sync += [self._x_m.eq(self.x), self._w_m.eq(w)]
             m.d.sync += self.prod.eq(Mux(self._mac_m, self._x_m * self._w_m, 0))

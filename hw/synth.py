@@ -29,8 +29,9 @@ Flow:
    default, ECP5 only) puts only the array's PE multipliers and the requantizer's multipliers on
    MULT18X18D (one per PE, two per lane: N*N + 2N; instantiated, ``synth_ecp5 -nodsp``); the
    sequencer's shape/address arithmetic (``H * W`` and the like, ~30 small or constant
-   multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT logic. When the device has fewer DSP blocks than N*N + 2N,
-   the last PE rows keep LUT multipliers (``lut_pe_rows``: 8x8 on the ECP5-45F, one row).
+   multiplications that Yosys would otherwise put into ~33 MULT18X18D) becomes LUT logic. When
+   the device has fewer DSP blocks than N*N + 2N, the last PE rows keep LUT multipliers
+   (``lut_pe_rows``: 8x8 on the ECP5-45F, one row).
    ``--dsp requant`` keeps only the requantizer's multipliers on MULT18X18D and builds every PE
    multiplier from LUTs (the array is then not drawn onto the device's two or four DSP rows).
    ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).

@@ -99,3 +99,17 @@ def test_requant_on_dsp_equals_portable_requant(tmp_path, seed):
     requantizer's outputs cycle for cycle (random int32 sums, multipliers, shifts, ReLU)."""
     errors, diffs = _side_by_side(tmp_path, lambda: Requant(2), Ecp5Dsp(1), seed)
     assert errors == 0, diffs
+
+
+def test_model_refuses_what_it_does_not_model(tmp_path):
+    """The primitive's model stops the simulation with a message for a configuration outside
+    its subset (here the pipeline register) instead of simulating something else."""
+    tb = ("module tb; reg clk = 0; wire p0;\n"
+          "  MULT18X18D #(.REG_PIPELINE_CLK(\"CLK0\")) u (.CLK0(clk), .A0(1'b1), .B0(1'b1), .P0(p0));\n"
+          "  initial begin #5 $display(\"RAN ON\"); $finish; end\nendmodule\n")
+    (tmp_path / "tb.v").write_text(tb)
+    (tmp_path / "model.v").write_text(mult18x18d_model())
+    for cmd in (["iverilog", "-g2005", "-o", "tb.vvp", "-s", "tb", "tb.v", "model.v"], ["vvp", "-n", "tb.vvp"]):
+        run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+        assert run.returncode == 0, (cmd, run.stderr[-2000:])
+    assert "outside the modelled subset" in run.stdout and "RAN ON" not in run.stdout, run.stdout
