@@ -31,8 +31,6 @@ class Ecp5Dsp:
     (the device has too few DSP blocks for all of them, see ``hw.synth.lut_pe_rows``).
     """
 
-    family = "ecp5"
-
     def __init__(self, n: int, lut_pe_rows: int = 0):
         if not 0 <= lut_pe_rows <= n:
             raise ValueError(f"lut_pe_rows must be in 0..{n}, not {lut_pe_rows}")
