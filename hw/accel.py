@@ -12,10 +12,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axil import ControlBus
+from .dsp import reg_copy
 from .params import ArrayConfig, check_sequencer_size
 from .regmap import COUNTERS
 from .sequencer import Sequencer
-from .schedule import BUF_A, BUF_B
+from .schedule import BUF_A, BUF_B, SRC_IMAGE
 
 __all__ = ["Accelerator"]
 
@@ -69,8 +70,17 @@ class Accelerator(wiring.Component):
                 else:
                     m.d.comb += port.eq(inner)
 
+        # Who owns the buffers: the sequencer while `own` is 1, else the bus. `own` is `busy` a
+        # cycle late, as registers of their own next to each consumer (the bus's window decode,
+        # each memory's multiplexers), so no one net crosses the die from the sequencer to every
+        # block RAM. A cycle late is safe both ways: the sequencer touches no buffer in its first
+        # FETCH/DECODE cycles, and the bus answers SLVERR for one more cycle after busy falls.
         busy = seq.busy
-        m.d.comb += [bus.busy.eq(busy), bus.status_busy.eq(busy), bus.status_done.eq(seq.done),
+
+        def own(name):
+            return reg_copy(m, f"own_{name}", busy, platform)
+
+        m.d.comb += [bus.busy.eq(own("bus")), bus.status_busy.eq(busy), bus.status_done.eq(seq.done),
                      bus.status_error.eq(seq.error), bus.status_code.eq(seq.code),
                      bus.status_layer.eq(seq.layer), self.irq.eq(seq.done)]
         m.d.comb += [seq.start.eq(bus.start), seq.abort.eq(bus.abort), seq.first_layer.eq(bus.first_layer),
@@ -80,29 +90,41 @@ class Accelerator(wiring.Component):
         bus_acc = {}  # window -> (read, write) strobes for the counters
 
         def counted(strobe, name):
-            """A bus access strobe for the counters: only while idle, registered (an access is
-            counted one cycle after it)."""
+            """A bus access strobe for the counters, registered (an access is counted one cycle
+            after it). The bus strobes only while it owns the buffers."""
             late = Signal(name=name)
-            m.d.sync += late.eq(strobe & ~busy)
+            m.d.sync += late.eq(strobe)
             return late
 
-        def window_memory(name, mem, read_addr=None, read_en=None):
-            """Bus write port (byte enables) and one read port shared with the sequencer."""
+        def window_memory(name, mem, read_addr=None, read_en=None, layer_reads=None):
+            """Bus write port (byte enables) and one read port shared with the sequencer (read
+            address ``read_addr``, enable ``read_en``); returns (write port, read port, owner).
+
+            ``layer_reads`` instead of ``read_en``: whether the running layer reads this memory.
+            The port then reads every cycle while such a layer runs or while the bus owns the
+            memory, so its enable is one register: the sequencer masks the reads it does not
+            use (out of bounds, nothing issued), and the bus's address holds from its capture
+            to its read-back."""
             wr = mem.write_port(granularity=8)
             rd = mem.read_port()
-            m.d.comb += [wr.addr.eq(getattr(bus, f"{name}_addr")), wr.data.eq(getattr(bus, f"{name}_wdata")),
-                         wr.en.eq(Mux(busy, 0, getattr(bus, f"{name}_wen")))]
-            if read_addr is not None:
-                # the enables are an OR: the sequencer reads only while busy, the bus only while
-                # not (SLVERR otherwise), so busy is not in front of the read enable
-                m.d.comb += [rd.addr.eq(Mux(busy, read_addr, getattr(bus, f"{name}_addr"))),
-                             rd.en.eq(read_en | getattr(bus, f"{name}_re"))]
+            bus_addr, bus_re = getattr(bus, f"{name}_addr"), getattr(bus, f"{name}_re")
+            # the bus writes and reads only while it owns the buffers (SLVERR otherwise)
+            m.d.comb += [wr.addr.eq(bus_addr), wr.data.eq(getattr(bus, f"{name}_wdata")),
+                         wr.en.eq(getattr(bus, f"{name}_wen"))]
+            owner = None
+            if read_addr is None:
+                m.d.comb += [rd.addr.eq(bus_addr), rd.en.eq(bus_re)]
             else:
-                m.d.comb += [rd.addr.eq(getattr(bus, f"{name}_addr")), rd.en.eq(getattr(bus, f"{name}_re"))]
+                owner = own(name)
+                m.d.comb += rd.addr.eq(Mux(owner, read_addr, bus_addr))
+                if layer_reads is None:
+                    m.d.comb += rd.en.eq(read_en | bus_re)
+                else:
+                    m.d.comb += rd.en.eq(reg_copy(m, f"{name}_rd_on", ~busy | layer_reads, platform))
             m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
-            bus_acc[name] = (counted(getattr(bus, f"{name}_re"), f"{name}_counted_rd"),
+            bus_acc[name] = (counted(bus_re, f"{name}_counted_rd"),
                              counted(getattr(bus, f"{name}_wen") != 0, f"{name}_counted_wr"))
-            return wr, rd
+            return wr, rd, owner
 
         # image: one replica per array row, each written by the bus, row r reading replica r
         # (replica 0's read port is shared with the bus). One memory with N read ports would
@@ -113,19 +135,21 @@ class Accelerator(wiring.Component):
             m.submodules[f"img_mem{r}"] = img = Memory(shape=unsigned(8 * cfg.img_channels), depth=cfg.img_depth,
                                                        init=[])
             imgs.append(img)
-        img_wr0, img_rd0 = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0])
+        image_layer = seq.src_sel == SRC_IMAGE
+        img_wr0, img_rd0, _ = window_memory("image", imgs[0], seq.img_addr[0], layer_reads=image_layer)
         m.d.comb += seq.img_data[0].eq(img_rd0.data)
         for r in range(1, N):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
             m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
-                         rd.addr.eq(seq.img_addr[r]), rd.en.eq(seq.img_re[r]), seq.img_data[r].eq(rd.data)]
+                         rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(rd.data),
+                         rd.en.eq(reg_copy(m, f"image{r}_rd_on", image_layer, platform))]
 
         # activations: the sequencer reads one buffer and writes the other
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
             m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
-            wr, rd = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel))
-            with m.If(busy):
+            wr, rd, owner = window_memory(name, mem, seq.src_addr, layer_reads=seq.src_sel == sel)
+            with m.If(owner):
                 m.d.comb += [wr.addr.eq(seq.dst_addr), wr.data.eq(seq.dst_data),
                              wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
             acts[sel] = rd
@@ -134,10 +158,10 @@ class Accelerator(wiring.Component):
         m.d.comb += seq.src_data.eq(Mux(src_sel_d == BUF_B, acts[BUF_B].data, acts[BUF_A].data))
 
         m.submodules.wgt_mem = wgt = Memory(shape=unsigned(8 * N), depth=cfg.wgt_depth, init=[])
-        _, wrd = window_memory("weights", wgt, seq.w_addr, seq.w_re)
+        _, wrd, _ = window_memory("weights", wgt, seq.w_addr, seq.w_re)
         m.d.comb += seq.w_data.eq(wrd.data)
         m.submodules.prm_mem = prm = Memory(shape=unsigned(64 * N), depth=cfg.prm_depth, init=[])
-        _, prd = window_memory("params", prm, seq.p_addr, seq.p_re)
+        _, prd, _ = window_memory("params", prm, seq.p_addr, seq.p_re)
         m.d.comb += seq.p_data.eq(prd.data)
 
         # logits: registers written by the sequencer, read through the LOGITS window

@@ -287,13 +287,23 @@ class ControlBus(wiring.Component):
             m.d.sync += grp_q[g].eq(v)
         cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
         m.d.comb += cap.eq(Mux(aw_fire, self.s_axil_awaddr, self.s_axil_araddr))
-        cap_reg_hit = Signal()
-        with m.Switch(cap[2:]):
-            for reg in rm.registers:
-                for off in reg.offsets:
-                    with m.Case(off >> 2):
-                        m.d.comb += cap_reg_hit.eq(1)
-        cap_d_hit = (cap >= DESC_BASE) & (cap < DESC_BASE + DESC_STRIDE * nd)
+
+        def captured(decode):
+            """``decode`` of the captured address: of AW's and of AR's each, then a 2-to-1 select
+            by aw_fire (so the decode does not wait for the handshake logic)"""
+            return Mux(aw_fire, decode(self.s_axil_awaddr), decode(self.s_axil_araddr))
+
+        def reg_decode(a):
+            hit = Signal()
+            with m.Switch(a[2:]):
+                for reg in rm.registers:
+                    for off in reg.offsets:
+                        with m.Case(off >> 2):
+                            m.d.comb += hit.eq(1)
+            return hit
+
+        cap_reg_hit = captured(reg_decode)
+        cap_d_hit = captured(lambda a: (a >= DESC_BASE) & (a < DESC_BASE + DESC_STRIDE * nd))
         cap_rel = cap if DESC_BASE % (1 << tb) == 0 else cap - DESC_BASE  # bit slices when aligned
         # loaded with the address: the hit flags, and per-consumer address copies, each under
         # its own hit (so Yosys does not merge them back into the address register)
@@ -334,7 +344,7 @@ class ControlBus(wiring.Component):
             lg = _log2(w.stride)
             p = w.name.lower()
             hit = Signal(name=f"{p}_hit")
-            cap_hit = (cap >= w.base) & (cap < w.end)
+            cap_hit = captured(lambda a, w=w: (a >= w.base) & (a < w.end))
             load_hits.append(hit.eq(cap_hit))
             # the window's own copy of the entry and slot, loaded at capture when it is hit: the
             # address register does not fan out to every memory and read multiplexer
@@ -376,9 +386,14 @@ class ControlBus(wiring.Component):
                         m.d.sync += [resp.eq(Resp.SLVERR), rdata.eq(0)]
                     with m.Else():
                         m.d.sync += resp.eq(Resp.OKAY)
-                        on_window(w, wen_bytes)
             with m.Else():
                 m.d.sync += [resp.eq(Resp.DECERR), rdata.eq(0)]
+            # The window accesses: the hit flags are exclusive (disjoint address ranges, loaded
+            # together at capture), so each window's strobes need only its own hit, not the
+            # priority chain of the response above.
+            for w, hit, wen_bytes, rsel in win:
+                with m.If(hit & ~reg_hit & ~self.busy):
+                    on_window(w, wen_bytes)
 
         def write_window(w, wen_bytes):
             if w.access == "rw":

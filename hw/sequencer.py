@@ -171,6 +171,9 @@ class Sequencer(wiring.Component):
         w_base, p_base, src_base, dst_base = (Signal(32, name=n_, reset_less=True)
                                               for n_ in ("w_base", "p_base", "src_base", "dst_base"))
         gi, go = Signal(8), Signal(8)
+        # 2P - K + 1 and + 2, latched with the fields: Ho = ((H + 2P - K) >> (S == 2)) + 1 is then
+        # one addition, H + pk1 or (H + pk2) >> 1 (equal whenever H + 2P >= K, else BAD_SHAPE)
+        pk1, pk2 = Signal(signed(11), name="pk1", reset_less=True), Signal(signed(11), name="pk2", reset_less=True)
         m.d.comb += self.desc_idx.eq(j)
         words = self.desc  # registered in the bus: descriptor j of the previous cycle
         chan_j = Signal(16)  # chan[j], registered alike (read in FETCH's second cycle)
@@ -203,10 +206,16 @@ class Sequencer(wiring.Component):
         r_hmd = [Signal(signed(SA), name=f"r_hmd{r}", reset_less=True) for r in range(N)]
         r_xlo = [Signal(signed(SA), name=f"r_xlo{r}", reset_less=True) for r in range(N)]
         r_xhi = [Signal(signed(SA), name=f"r_xhi{r}", reset_less=True) for r in range(N)]
-        Wc_m1 = Signal(C16, reset_less=True)
+        # for the row-end flag (x_end): Wc - 2, and whether a row is one pixel wide
+        Wc_m2, wc_one = Signal(C16, name="Wc_m2", reset_less=True), Signal(name="wc_one", reset_less=True)
         # the row being built
         tr_dkh, tr_kw, tr_ch = Signal(8, reset_less=True), Signal(8, reset_less=True), Signal(8, reset_less=True)
         tr_dkhW = Signal(C16 + 8, reset_less=True)
+        # the last channel and column of a kernel row (0 when cin or K is 0: the row table's
+        # wraps are then equalities, no adder in front of the compare)
+        cin_m1, K_m1 = Signal(C16, name="cin_m1", reset_less=True), Signal(8, name="K_m1", reset_less=True)
+        bad_desc_q, bad_groups_q, bad_shape_q = (Signal(name=n_, reset_less=True)  # the checks, at cycle 17
+                                                 for n_ in ("bad_desc_q", "bad_groups_q", "bad_shape_q"))
         # decode-time sizes for the checks: words read and written, and their ends
         # The words-read/-written checks multiply clamped factors: a factor is clamped to
         # CLAMP > max(act_depth, img_depth) (a clamped factor times a nonzero one exceeds every
@@ -225,7 +234,18 @@ class Sequencer(wiring.Component):
         BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_, reset_less=True) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
         KRB = N.bit_length()  # KR <= N
         in_words, out_words = Signal(2 * LB, reset_less=True), Signal(2 * LB, reset_less=True)
-        src_end, dst_end = Signal(33, reset_less=True), Signal(33, reset_less=True)
+        # ... each product in registered parts of PB bits of its second factor (LB x PB LUT
+        # multipliers: an LB x LB one was a 16-cell path), summed a cycle later
+        PB = 4
+        NPB = (LB + PB - 1) // PB
+        in_pp = [Signal(LB + PB, name=f"in_pp{k}", reset_less=True) for k in range(NPB)]
+        out_pp = [Signal(LB + PB, name=f"out_pp{k}", reset_less=True) for k in range(NPB)]
+        # the room left in each buffer past a layer's base (-1 when the base is past the end),
+        # so the end checks compare a product with a register: no 33-bit add in front of them
+        RB = max(cfg.act_depth, cfg.prm_depth).bit_length() + 1
+        src_room, dst_room, prm_room = (Signal(signed(RB), name=n_, reset_less=True)
+                                        for n_ in ("src_room", "dst_room", "prm_room"))
+        n_out_t = Signal(C16, reset_less=True)  # ceil(n_out / N): the o-tiles' parameter entries
         shape_a, shape_b = Signal(), Signal()
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_, reset_less=True)
@@ -308,6 +328,13 @@ class Sequencer(wiring.Component):
                 # bases, (cb/N)*H*W + y0*S*W + kh*W + kw
                 self.acc_n = Signal(32, name=f"{name}_acc_n")
                 self.cb = Signal(C16, name=f"{name}_cb")
+                # what is left past cb, stepped with it: ext - cb (normal mode), K - cb (tap
+                # mode); the stage-1 checks then compare a register, with no adder before them
+                self.rem = Signal(C16, name=f"{name}_rem")
+                self.remk = Signal(C16, name=f"{name}_remk")
+                self.rem_y = Signal(C16, name=f"{name}_rem_y")  # Hc - y0
+                # n_out - och, signed: past the last o-tile it goes negative, as och + N >= n_out stays true
+                self.rem_o = Signal(signed(C16 + 2), name=f"{name}_rem_o")
                 self.kh = Signal(8, name=f"{name}_kh")
                 self.kw = Signal(8, name=f"{name}_kw")
                 self.wchunk = Signal(C16, name=f"{name}_wchunk")
@@ -328,13 +355,15 @@ class Sequencer(wiring.Component):
                 self.ext2 = Signal(C16, name=f"{name}_ext2")
                 self.tiles2 = Signal(C16, name=f"{name}_tiles2")
                 m.d.sync += [
-                    self.rv.eq(Mux(image, Mux(self.cb + KR >= K, lastKC, KRKC), _min(N, self.ext - self.cb))),
-                    self.last.eq(Mux(image, self.cb + KR >= K,
-                                     (self.kw == K - 1) & (self.kh == K - 1) & (self.cb + N >= self.ext))),
+                    # cb + KR >= K and cb + N >= ext, ext - cb
+                    self.rv.eq(Mux(image, Mux(self.remk <= KR, lastKC, KRKC), _min(N, self.rem))),
+                    self.last.eq(Mux(image, self.remk <= KR,
+                                     (self.kw == K - 1) & (self.kh == K - 1) & (self.rem <= N))),
                     self.first.eq((self.cb == 0) & (self.kh == 0) & (self.kw == 0)),
                     self.kw_more.eq(self.kw + 1 < K), self.kh_more.eq(self.kh + 1 < K),
-                    self.more_blocks.eq(self.y0 + BR < Hc),
-                    self.och2.eq(self.och + N), self.lim2.eq(self.och + 2 * N), self.end2.eq(self.och + N >= n_out),
+                    self.more_blocks.eq(self.rem_y > BR),  # y0 + BR < Hc
+                    self.och2.eq(self.och + N), self.lim2.eq(self.och + 2 * N),
+                    self.end2.eq(self.rem_o <= N),  # och + N >= n_out
                 ]
                 m.d.sync += self.cols2.eq(_min(N, n_out - self.och2))
                 ext2, tiles2 = tile_info(ge_code(self.lim2, lt_nout, f"{name}_ge_n"),
@@ -345,8 +374,8 @@ class Sequencer(wiring.Component):
                 cols = _min(N, n_out)
                 ext, tiles = tile_info(ge0_n, ge0_c)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
-                        self.ntiles.eq(tiles), self.y0.eq(0), self.b0.eq(1),
-                        self.cb.eq(0), self.kh.eq(0), self.kw.eq(0),
+                        self.ntiles.eq(tiles), self.y0.eq(0), self.rem_y.eq(Hc), self.rem_o.eq(n_out), self.b0.eq(1),
+                        self.cb.eq(0), self.rem.eq(ext), self.remk.eq(K), self.kh.eq(0), self.kw.eq(0),
                         self.y0sW.eq(0), self.cbW.eq(0), self.tHWo.eq(0),
                         self.y0Wo.eq(0), self.y0Wc.eq(0), self.acc_n.eq(0),
                         self.wchunk.eq(0), self.base.eq(0), self.end.eq(0)]
@@ -356,25 +385,28 @@ class Sequencer(wiring.Component):
             with m.If(~it.last):
                 m.d.sync += it.wchunk.eq(it.wchunk + 1)
                 with m.If(image):
-                    m.d.sync += [it.cb.eq(it.cb + KR), it.cbW.eq(it.cbW + KRW)]
+                    m.d.sync += [it.cb.eq(it.cb + KR), it.remk.eq(it.remk - KR), it.cbW.eq(it.cbW + KRW)]
                 with m.Elif(it.kw_more):
                     m.d.sync += [it.kw.eq(it.kw + 1), it.acc_n.eq(it.acc_n + 1)]
                 with m.Elif(it.kh_more):
                     m.d.sync += [it.kw.eq(0), it.kh.eq(it.kh + 1), it.acc_n.eq(it.acc_n + dKW)]
                 with m.Else():
-                    m.d.sync += [it.kw.eq(0), it.kh.eq(0), it.cb.eq(it.cb + N), it.acc_n.eq(it.acc_n + dKH)]
+                    m.d.sync += [it.kw.eq(0), it.kh.eq(0), it.cb.eq(it.cb + N), it.rem.eq(it.rem - N),
+                                 it.acc_n.eq(it.acc_n + dKH)]
             with m.Else():
-                m.d.sync += [it.cb.eq(0), it.kh.eq(0), it.kw.eq(0), it.cbW.eq(0)]
+                m.d.sync += [it.cb.eq(0), it.remk.eq(K), it.kh.eq(0), it.kw.eq(0), it.cbW.eq(0)]
                 with m.If(it.more_blocks):
-                    m.d.sync += [it.y0.eq(it.y0 + BR), it.b0.eq(0), it.wchunk.eq(it.base),
+                    m.d.sync += [it.rem.eq(it.ext), it.y0.eq(it.y0 + BR), it.rem_y.eq(it.rem_y - BR),
+                                 it.b0.eq(0), it.wchunk.eq(it.base),
                                  it.y0sW.eq(it.y0sW + BRsW), it.y0Wo.eq(it.y0Wo + BRWo), it.y0Wc.eq(it.y0Wc + BRWc),
                                  it.acc_n.eq(it.y0sW + BRsW)]
                 with m.Else():
-                    m.d.sync += [it.y0.eq(0), it.b0.eq(1), it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
+                    m.d.sync += [it.y0.eq(0), it.rem_y.eq(Hc), it.rem_o.eq(it.rem_o - N), it.b0.eq(1),
+                                 it.y0sW.eq(0), it.y0Wo.eq(0), it.y0Wc.eq(0),
                                  it.acc_n.eq(0),
                                  it.tHWo.eq(it.tHWo + HWo),
                                  it.och.eq(it.och2), it.t.eq(it.t + 1), it.cols.eq(it.cols2),
-                                 it.ext.eq(it.ext2), it.ntiles.eq(it.tiles2),
+                                 it.ext.eq(it.ext2), it.rem.eq(it.ext2), it.ntiles.eq(it.tiles2),
                                  it.base.eq(it.base + it.nqf), it.wchunk.eq(it.base + it.nqf),
                                  it.end.eq(it.end2)]
 
@@ -435,6 +467,10 @@ class Sequencer(wiring.Component):
         per_m1 = Signal(C16)  # max(P, N) - 1: STREAM length - 1
         iss = Signal()  # STREAM still issuing (since < P)
         x, y = Signal(C16), Signal(C16)
+        # x == Wc - 1 as a register, set a step ahead (x == Wc - 2 before x steps, or a one-pixel
+        # row): the row's end decides the enables of every stepped register, so no compare of x
+        # sits in front of them
+        x_end = Signal(name="x_end", reset_less=True)
         yy, xx = Signal(signed(SA)), Signal(signed(SA))  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
         out_row = Signal(32)  # output word of (o-tile, output row)
         macs_px = Signal(range(N * N + 1))
@@ -634,7 +670,9 @@ class Sequencer(wiring.Component):
                              H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
                              S.eq(words[3][8:16]), P.eq(words[3][16:24]), G.eq(words[3][24:32]),
                              w_base.eq(words[4]), p_base.eq(words[5]), src_base.eq(words[6]),
-                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES), dcnt.eq(0)]
+                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES), dcnt.eq(0),
+                             pk1.eq(2 * words[3][16:24] - words[3][0:8] + 1),
+                             pk2.eq(2 * words[3][16:24] - words[3][0:8] + 2)]
                 w0 = words[0]
                 skip = (w0[0:2] == KIND_CLASSIFIER) & (w0[12:16] != 0) & (w0[12:16] != gi_now)
                 with m.If(skip):
@@ -656,13 +694,14 @@ class Sequencer(wiring.Component):
                 # cycle; the checks on the large products come last (cycle 22).
                 m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
                 with m.If(dcnt == 0):
-                    ho = ((H + 2 * P - K) >> (S == 2)) + 1
-                    wo = ((W + 2 * P - K) >> (S == 2)) + 1
+                    ho = Mux(S == 2, (H + pk2) >> 1, H + pk1)  # ((H + 2P - K) >> (S == 2)) + 1
+                    wo = Mux(S == 2, (W + pk2) >> 1, W + pk1)
                     m.d.sync += [Ho.eq(ho), Wo.eq(wo), sW.eq(Mux(S == 2, W << 1, W)),
                                  Kc.eq(Mux(K > cfg.max_kernel, cfg.max_kernel, K)),
                                  Pc.eq(Mux(P > cfg.max_kernel, cfg.max_kernel, P))]
                     div_gi.start(cin, G)
                     div_go.start(cout, G)
+                    m.d.sync += [cin_m1.eq(Mux(cin == 0, 0, cin - 1)), K_m1.eq(Mux(K == 0, 0, K - 1))]
                 with m.If(dcnt == 1):
                     wc = Mux(pool, Wo & ~1, Wo)
                     m.d.sync += [Hc.eq(Mux(pool, Ho & ~1, Ho)), Wc.eq(wc),
@@ -681,7 +720,8 @@ class Sequencer(wiring.Component):
                 with m.If(dcnt == 2):
                     kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
                     m.d.sync += [KR.eq(kr), PW.eq(Pc * W), KW1.eq((Kc - 1) * W), dKW.eq(W - (K - 1)),
-                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)), Wc_m1.eq(Wc - 1)]
+                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)),
+                                 Wc_m2.eq(Wc - 2), wc_one.eq(Wc == 1)]
                 with m.If(dcnt == 3):
                     # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
                     # whenever the layer is valid)
@@ -714,21 +754,28 @@ class Sequencer(wiring.Component):
                         (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))))
                 # words read and written: H*W (valid at 17) and Hout*Wout (19), clamped, times
                 # the channel tiles
+                # (src_end > act_depth is in_words > src_room: the rooms from cycle 4)
+                with m.If(dcnt == 4):
+                    m.d.sync += [src_room.eq(Mux(src_base > cfg.act_depth, -1, cfg.act_depth - src_base[:RB])),
+                                 dst_room.eq(Mux(dst_base > cfg.act_depth, -1, cfg.act_depth - dst_base[:RB])),
+                                 prm_room.eq(Mux(p_base > cfg.prm_depth, -1, cfg.prm_depth - p_base[:RB]))]
                 with m.If(dcnt == 17):
                     m.d.sync += HW_c.eq(clamp(HW))
                 with m.If(dcnt == 18):
-                    m.d.sync += [in_words.eq(tin_c * HW_c), dKH.eq(HW - KW1 - (K - 1))]
+                    m.d.sync += [pp.eq(tin_c * HW_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(in_pp)]
+                    m.d.sync += dKH.eq(HW - KW1 - (K - 1))
                 with m.If(dcnt == 19):
-                    m.d.sync += [src_end.eq(src_base + in_words), HWo_c.eq(clamp(HWo))]
+                    m.d.sync += [in_words.eq(sum(pp << (PB * k) for k, pp in enumerate(in_pp))),
+                                 HWo_c.eq(clamp(HWo)), n_out_t.eq((n_out + N - 1) >> LOGN)]
                 with m.If(dcnt == 20):
-                    m.d.sync += out_words.eq(tout_c * HWo_c)
+                    m.d.sync += [pp.eq(tout_c * HWo_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(out_pp)]
                 with m.If(dcnt == 21):
-                    m.d.sync += dst_end.eq(dst_base + out_words)
+                    m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
                 with m.If(dcnt == 22):
                     # the shape checks on the large products, after every other check
-                    m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, src_end > cfg.act_depth) |
-                                           ((kind == KIND_CONV) & (dst_end > cfg.act_depth)) |
-                                           (p_base + ((n_out + N - 1) >> LOGN) > cfg.prm_depth))
+                    m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) |
+                                           ((kind == KIND_CONV) & (out_words > dst_room)) |
+                                           (n_out_t > prm_room))
                 # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
                 for r in range(N):
                     with m.If(dcnt == 2 + r):
@@ -737,8 +784,8 @@ class Sequencer(wiring.Component):
                         m.d.sync += [r_off[r].eq(r_dkhW[r] + r_kw[r]), r_hmd[r].eq(H - r_dkh[r]),
                                      r_xlo[r].eq(-r_kw[r]), r_xhi[r].eq(W - r_kw[r])]
                 with m.If((dcnt >= 2) & (dcnt < 2 + N)):
-                    wrap_c = tr_ch + 1 >= cin
-                    wrap_k = wrap_c & (tr_kw + 1 >= K)
+                    wrap_c = tr_ch == cin_m1  # tr_ch + 1 >= cin
+                    wrap_k = wrap_c & (tr_kw == K_m1)  # and tr_kw + 1 >= K
                     m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
                                  tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
                                  tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
@@ -757,20 +804,24 @@ class Sequencer(wiring.Component):
                     m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
                 with m.If(dcnt == 20):
                     m.d.sync += [tiles_t[g].eq((ext_f[g] + N - 1) >> LOGN) for g in range(GM)]
+                with m.If(dcnt == 17):
+                    # the checks, in hw.schedule.check_layer's order: all but br's at cycle 17
+                    # (the group dividers' remainders are final), the error code at 18
+                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
+                    m.d.sync += [
+                        bad_desc_q.eq(Mux(conv, (src == 3) | ~((dst == BUF_A) | (dst == BUF_B)) | (src == dst),
+                                          Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))),
+                        bad_groups_q.eq((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
+                                        (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer))))),
+                        bad_shape_q.eq(shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)))]
                 with m.If(dcnt == 18):
                     br = Mux(pool, div_br.q & ~1, div_br.q)
                     m.d.sync += BR.eq(br)
                     for g in range(GM):
                         m.d.sync += [thr_out[g].eq(gs_out * g), thr_in[g].eq(gs_in * (g + 1))]
-                    # the checks, in hw.schedule.check_layer's order
-                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
-                    bad_desc = Mux(conv, (src == 3) | ~((dst == BUF_A) | (dst == BUF_B)) | (src == dst),
-                                   Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))
-                    bad_groups = ((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
-                                  (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer)))))
-                    bad_shape = shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)) | (br == 0)
-                    m.d.sync += dec_err.eq(Mux(bad_desc, Error.BAD_DESCRIPTOR, Mux(bad_groups, Error.BAD_GROUPS,
-                                                                                     Mux(bad_shape, Error.BAD_SHAPE, 0))))
+                    m.d.sync += dec_err.eq(Mux(bad_desc_q, Error.BAD_DESCRIPTOR,
+                                               Mux(bad_groups_q, Error.BAD_GROUPS,
+                                                   Mux(bad_shape_q | (br == 0), Error.BAD_SHAPE, 0))))
                 with m.If(dcnt == DECODE_CYCLES - 3):
                     # the iterators' derived registers settle in the last two cycles
                     m.d.sync += cur.init() + ld.init()
@@ -791,7 +842,7 @@ class Sequencer(wiring.Component):
             with m.State("SETUP"):
                 m.d.sync += lcnt.eq(lcnt + 1)
                 m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
-                             iss.eq(s_pn != 0), x.eq(0), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
+                             iss.eq(s_pn != 0), x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
                              saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
                              c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
                              has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
@@ -814,12 +865,12 @@ class Sequencer(wiring.Component):
                                  tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
                     with m.If(since == Pn_m1):
                         m.d.sync += iss.eq(0)
-                    with m.If(x != Wc_m1):
-                        m.d.sync += [x.eq(x + 1), xx.eq(xx + st), saddr.eq(saddr + st)]
+                    with m.If(~x_end):  # x != Wc - 1
+                        m.d.sync += [x.eq(x + 1), x_end.eq(x == Wc_m2), xx.eq(xx + st), saddr.eq(saddr + st)]
                         for r in range(N):
                             m.d.sync += [ar[r].eq(ar[r] + st), xok[r].eq((xx >= bx_lo_s[r]) & (xx < bx_hi_s[r]))]
                     with m.Else():
-                        m.d.sync += [x.eq(0), xx.eq(c_xx0), y.eq(y + 1),
+                        m.d.sync += [x.eq(0), x_end.eq(wc_one), xx.eq(c_xx0), y.eq(y + 1),
                                      yy.eq(yy + S), saddr.eq(saddr + rowjump)]
                         for r in range(N):
                             m.d.sync += [ar[r].eq(ar[r] + rowjump), xok[r].eq(x0ok[r]),

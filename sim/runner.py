@@ -280,8 +280,8 @@ def build_rtl(sim: str, cfg, waves: bool = False, log=None, target=None) -> Buil
     label = verilog_name(cfg, target).removeprefix("chanscale_")
     models = ""
     if target == "ecp5":
-        from hw.dsp import mult18x18d_model
-        models = mult18x18d_model()
+        from hw.dsp import primitive_models
+        models = primitive_models()
     with build_lock():
         vpath, top, gen_s = verilog_for(cfg, log, target)
         vhash = _sha256(vpath.read_bytes(), models.encode())[:16]

@@ -14,11 +14,13 @@ import shutil
 import subprocess
 
 import pytest
+from amaranth import Cat, Module
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib.wiring import In
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
-from hw.dsp import Ecp5Dsp, mult18x18d_model
+from hw.dsp import Ecp5Dsp, mult18x18d_model, reg_copy, trellis_ff_model
 from hw.pe import ProcessingElement
 from hw.postproc import Requant
 
@@ -119,3 +121,57 @@ def test_model_refuses_what_it_does_not_model(tmp_path):
         run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
         assert run.returncode == 0, (cmd, run.stderr[-2000:])
     assert "outside the modelled subset" in run.stdout and "RAN ON" not in run.stdout, run.stdout
+
+
+class _TwoCopies(wiring.Component):
+    """Two reg_copy registers of one input."""
+
+    def __init__(self):
+        super().__init__({"d": In(1), "q": Out(2)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a = reg_copy(m, "copy_a", self.d, platform)
+        b = reg_copy(m, "copy_b", self.d, platform)
+        m.d.comb += self.q.eq(Cat(a, b))
+        return m
+
+
+def _yosys_ffs(tmp_path, platform) -> int:
+    """Flip-flops left by a complete synth_ecp5 of _TwoCopies."""
+    from hw.synth import _tool_cmd
+    (tmp_path / "top.v").write_text(verilog.convert(_TwoCopies(), name="top", platform=platform))
+    script = "read_verilog top.v; synth_ecp5 -top top; tee -o stat.json stat -json"
+    subprocess.run(_tool_cmd("yosys") + ["-q", "-p", script], cwd=tmp_path, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    import json
+    cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
+    return cells.get("TRELLIS_FF", 0)
+
+
+def test_reg_copy_stays_two_flip_flops_on_the_ecp5_only(tmp_path):
+    """Yosys merges two registers of the same input into one (the portable RTL), but not the
+    TRELLIS_FF instances of the ECP5 target: the copies that cut a control net's fan-out survive."""
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "ecp5").mkdir()
+    assert _yosys_ffs(tmp_path / "plain", None) == 1
+    assert _yosys_ffs(tmp_path / "ecp5", Ecp5Dsp(4)) == 2
+
+
+def test_trellis_ff_model_is_a_register_and_refuses_the_rest(tmp_path):
+    """The TRELLIS_FF model loads DI every clock; a clock enable or set/reset stops it."""
+    tb = """module tb; reg clk = 0, d = 0; wire q; reg lsr = 0;
+  TRELLIS_FF #(.GSR("DISABLED"), .CEMUX("1")) ff (.CLK(clk), .LSR(lsr), .CE(1'b1), .DI(d), .M(1'b0), .Q(q));
+  integer i; reg [15:0] seen = 0; reg [15:0] sent = 16'hA5C3;
+  initial begin
+    for (i = 0; i < 16; i = i + 1) begin d = sent[i]; #1 clk = 1; #1 clk = 0; seen[i] = q; end
+    if (seen !== sent) $display("MISMATCH %h %h", seen, sent); else $display("REGISTER OK");
+    lsr = 1; #1 clk = 1; #1 clk = 0; $display("NOT STOPPED"); $finish;
+  end
+endmodule
+"""
+    (tmp_path / "tb.v").write_text(tb)
+    (tmp_path / "model.v").write_text(trellis_ff_model())
+    subprocess.run(["iverilog", "-g2005", "-o", "sim", "tb.v", "model.v"], cwd=tmp_path, check=True)
+    out = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, capture_output=True, text=True, timeout=60).stdout
+    assert "REGISTER OK" in out and "LSR (set/reset) is not modelled" in out and "NOT STOPPED" not in out, out

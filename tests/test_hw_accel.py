@@ -1,6 +1,7 @@
 """The whole accelerator in amaranth.sim, driven over AXI4-Lite by the host driver (sw/driver.py):
 bit-exact against the golden model and cycle-exact against hw.schedule, at two widths."""
 import asyncio
+from math import prod
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from hw.accel import Accelerator
 from hw.params import ArrayConfig
 from hw.program import act_words, build_program, image_bytes
 from hw.regmap import DESC_BASE, DESC_STRIDE, Error, encode_descriptor
-from hw.schedule import plan_run
+from hw.schedule import SRC_IMAGE, out_dims, plan_run
 from model import golden
 from model.config import ConvSpec, NetConfig
 from model.net import DynNet
@@ -236,3 +237,57 @@ def test_bad_configurations_set_error_codes_and_never_hang(tiny):
     assert aborted["error"] == 1 and aborted["error_code"] == Error.ABORTED, f"abort: {aborted}"
     ref = golden.run(ex, images[:1], groups=(2, 2))
     assert np.array_equal(logits, ref.logits[0]), "the run after ABORT is not bit-exact"
+
+
+def test_buffer_end_checks_at_the_boundary(tiny):
+    """A layer whose input, output or parameters end exactly at the buffer's end runs; one word
+    further, or a base past the end (up to 2**32 - 1), is BAD_SHAPE, as hw.schedule says."""
+    images, ex = tiny
+    prog = build_program(ex, ACC)
+    good = prog.descs
+    width = 2
+    n = ACC.rows
+    d0, d1 = good[0], good[1]
+    assert d0["src"] == SRC_IMAGE and d1["src"] != SRC_IMAGE, "the tiny network's first two layers"
+    out_words = -(-d0["cout"] // n) * prod(out_dims(d0))
+    in_words = -(-d1["cin"] // n) * d1["h"] * d1["w"]
+    n_out = width * (d0["cout"] // d0["groups"])
+    top = 2 ** 32 - 1
+
+    def mut(j, **fields):
+        descs = [dict(d) for d in good]
+        descs[j].update(fields)
+        return descs
+
+    cases = [  # (name, descriptors, first layer); each runs one layer
+        ("output ends at act_depth", mut(0, dst_base=ACC.act_depth - out_words), 0),
+        ("output one word past", mut(0, dst_base=ACC.act_depth - out_words + 1), 0),
+        ("output base 2**32 - 1", mut(0, dst_base=top), 0),
+        ("input ends at act_depth", mut(1, src_base=ACC.act_depth - in_words), 1),
+        ("input one word past", mut(1, src_base=ACC.act_depth - in_words + 1), 1),
+        ("input base 2**32 - 1", mut(1, src_base=top), 1),
+        ("parameters end at prm_depth", mut(0, p_base=ACC.prm_depth - -(-n_out // n)), 0),
+        ("parameters one entry past", mut(0, p_base=ACC.prm_depth - -(-n_out // n) + 1), 0),
+        ("parameter base 2**32 - 1", mut(0, p_base=top), 0),
+    ]
+    chan = [(0, 0)] * ACC.n_desc
+
+    async def body(drv):
+        await drv.load_program(prog)
+        await drv.load_image(image_bytes(prog, images[0]))
+        await drv.set_width(width)
+        got = []
+        for name, descs, first in cases:
+            for j, d in enumerate(descs):
+                for i, word in enumerate(encode_descriptor(d)):
+                    await drv.bus.write32(DESC_BASE + DESC_STRIDE * j + 4 * i, word)
+            await drv.start(first, 1)
+            st = await drv.wait(max_polls=2000)
+            got.append((name, st, plan_run(descs, chan, ACC, first, 1, width)))
+        return got
+
+    got = run_sim(ACC, body)
+    assert sorted({plan.error for _, _, plan in got}) == [0, Error.BAD_SHAPE], "cases on both sides"
+    for name, st, plan in got:
+        assert st["busy"] == 0 and st["error"] == int(plan.error != 0), f"{name}: status {st}"
+        assert st["error_code"] == plan.error, f"{name}: code {st['error_code']}, expected {plan.error}"
