@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .axil import ControlBus
-from .dsp import reg_copy
+from .dsp import ecp5_dsp, reg_copy
 from .params import ArrayConfig, check_sequencer_size
 from .regmap import COUNTERS
 from .sequencer import Sequencer
@@ -100,11 +100,12 @@ class Accelerator(wiring.Component):
             """Bus write port (byte enables) and one read port shared with the sequencer (read
             address ``read_addr``, enable ``read_en``); returns (write port, read port, owner).
 
-            ``layer_reads`` instead of ``read_en``: whether the running layer reads this memory.
-            The port then reads every cycle while such a layer runs or while the bus owns the
-            memory, so its enable is one register: the sequencer masks the reads it does not
-            use (out of bounds, nothing issued), and the bus's address holds from its capture
-            to its read-back."""
+            ``layer_reads``: whether the running layer reads this memory. On the ECP5 target the
+            port then reads every cycle while such a layer runs or while the bus owns the
+            memory, so its enable is one register next to the memory instead of the per-pixel
+            ``read_en`` (the sequencer masks the reads it does not use: out of bounds, nothing
+            issued; the bus's address holds from its capture to its read-back). The portable
+            RTL keeps the per-pixel enable, the reads the counters and the energy model count."""
             wr = mem.write_port(granularity=8)
             rd = mem.read_port()
             bus_addr, bus_re = getattr(bus, f"{name}_addr"), getattr(bus, f"{name}_re")
@@ -117,7 +118,7 @@ class Accelerator(wiring.Component):
             else:
                 owner = own(name)
                 m.d.comb += rd.addr.eq(Mux(owner, read_addr, bus_addr))
-                if layer_reads is None:
+                if layer_reads is None or ecp5_dsp(platform) is None:
                     m.d.comb += rd.en.eq(read_en | bus_re)
                 else:
                     m.d.comb += rd.en.eq(reg_copy(m, f"{name}_rd_on", ~busy | layer_reads, platform))
@@ -136,19 +137,21 @@ class Accelerator(wiring.Component):
                                                        init=[])
             imgs.append(img)
         image_layer = seq.src_sel == SRC_IMAGE
-        img_wr0, img_rd0, _ = window_memory("image", imgs[0], seq.img_addr[0], layer_reads=image_layer)
+        img_wr0, img_rd0, _ = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0], layer_reads=image_layer)
         m.d.comb += seq.img_data[0].eq(img_rd0.data)
         for r in range(1, N):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
             m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
                          rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(rd.data),
-                         rd.en.eq(reg_copy(m, f"image{r}_rd_on", image_layer, platform))]
+                         rd.en.eq(seq.img_re[r] if ecp5_dsp(platform) is None
+                                  else reg_copy(m, f"image{r}_rd_on", image_layer, platform))]
 
         # activations: the sequencer reads one buffer and writes the other
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
             m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
-            wr, rd, owner = window_memory(name, mem, seq.src_addr, layer_reads=seq.src_sel == sel)
+            wr, rd, owner = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel),
+                                          layer_reads=seq.src_sel == sel)
             with m.If(owner):
                 m.d.comb += [wr.addr.eq(seq.dst_addr), wr.data.eq(seq.dst_data),
                              wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
