@@ -96,6 +96,11 @@ class Accelerator(wiring.Component):
             m.d.sync += late.eq(strobe)
             return late
 
+        def layer_enable(name, per_pixel, on):
+            """A sequencer read enable: ``per_pixel`` in the portable RTL; on the ECP5 target a
+            register next to the memory loading ``on`` (see ``window_memory``)."""
+            return per_pixel if ecp5_dsp(platform) is None else reg_copy(m, f"{name}_rd_on", on, platform)
+
         def window_memory(name, mem, read_addr=None, read_en=None, layer_reads=None):
             """Bus write port (byte enables) and one read port shared with the sequencer (read
             address ``read_addr``, enable ``read_en``); returns (write port, read port, owner).
@@ -118,10 +123,8 @@ class Accelerator(wiring.Component):
             else:
                 owner = own(name)
                 m.d.comb += rd.addr.eq(Mux(owner, read_addr, bus_addr))
-                if layer_reads is None or ecp5_dsp(platform) is None:
-                    m.d.comb += rd.en.eq(read_en | bus_re)
-                else:
-                    m.d.comb += rd.en.eq(reg_copy(m, f"{name}_rd_on", ~busy | layer_reads, platform))
+                m.d.comb += rd.en.eq(read_en | bus_re if layer_reads is None
+                                     else layer_enable(name, read_en | bus_re, ~busy | layer_reads))
             m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
             bus_acc[name] = (counted(bus_re, f"{name}_counted_rd"),
                              counted(getattr(bus, f"{name}_wen") != 0, f"{name}_counted_wr"))
@@ -143,8 +146,7 @@ class Accelerator(wiring.Component):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
             m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
                          rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(rd.data),
-                         rd.en.eq(seq.img_re[r] if ecp5_dsp(platform) is None
-                                  else reg_copy(m, f"image{r}_rd_on", image_layer, platform))]
+                         rd.en.eq(layer_enable(f"image{r}", seq.img_re[r], image_layer))]
 
         # activations: the sequencer reads one buffer and writes the other
         acts = {}
