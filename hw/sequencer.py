@@ -155,7 +155,7 @@ class Sequencer(wiring.Component):
         j = Signal(8)  # descriptor running
         j_end = Signal(9)
         producer = Signal(8)  # out groups of the last conv run (0: none yet)
-        done, err, code = Signal(), Signal(), Signal(4)
+        done, err, code = Signal(name="done"), Signal(name="err"), Signal(4, name="code")
         m.d.comb += [self.done.eq(done), self.error.eq(err), self.code.eq(code), self.layer.eq(j)]
 
         # Registers that DECODE, SETUP or the iterators write before every use (descriptor
@@ -164,13 +164,13 @@ class Sequencer(wiring.Component):
         # (thousands of loads on general routing otherwise, see README "FPGA"); in simulation
         # and on power-up they start at their init values all the same.
         # descriptor fields, latched at FETCH
-        kind, src, dst = Signal(2), Signal(2), Signal(2)
-        relu, pool, tri, selk = Signal(), Signal(), Signal(), Signal(4)
+        kind, src, dst = Signal(2, name="kind"), Signal(2, name="src"), Signal(2, name="dst")
+        relu, pool, tri, selk = Signal(name="relu"), Signal(name="pool"), Signal(name="tri"), Signal(4, name="selk")
         cin, cout, H, W = (Signal(C16, name=n_, reset_less=True) for n_ in ("cin", "cout", "H", "W"))
-        K, S, P, G = Signal(8), Signal(8), Signal(8), Signal(8)
+        K, S, P, G = Signal(8, name="K"), Signal(8, name="S"), Signal(8, name="P"), Signal(8, name="G")
         w_base, p_base, src_base, dst_base = (Signal(32, name=n_, reset_less=True)
                                               for n_ in ("w_base", "p_base", "src_base", "dst_base"))
-        gi, go = Signal(8), Signal(8)
+        gi, go = Signal(8, name="gi"), Signal(8, name="go")
         # 2P - K + 1 and + 2, latched with the fields: Ho = ((H + 2P - K) >> (S == 2)) + 1 is then
         # one addition, H + pk1 or (H + pk2) >> 1 (equal whenever H + 2P >= K, else BAD_SHAPE)
         pk1, pk2 = Signal(signed(11), name="pk1", reset_less=True), Signal(signed(11), name="pk2", reset_less=True)
@@ -184,16 +184,19 @@ class Sequencer(wiring.Component):
         # derived in DECODE
         Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_, reset_less=True)
                                       for n_ in ("Ho", "Wo", "Hc", "Wc", "Hout", "Wout"))
-        HW, HWo = Signal(32, reset_less=True), Signal(32, reset_less=True)
-        sW, KK = Signal(C16 + 2, reset_less=True), Signal(range(cfg.max_kernel ** 2 + 1), reset_less=True)
+        HW, HWo = Signal(32, reset_less=True, name="HW"), Signal(32, reset_less=True, name="HWo")
+        sW = Signal(C16 + 2, reset_less=True, name="sW")
+        KK = Signal(range(cfg.max_kernel ** 2 + 1), reset_less=True, name="KK")
         # K and P clamped to max_kernel (a layer with a larger K or P is BAD_SHAPE whatever the
         # products below say), so the products with them are small (3 bits x 16)
         KB = cfg.max_kernel.bit_length()
-        Kc, Pc = Signal(KB, reset_less=True), Signal(KB, reset_less=True)
+        Kc, Pc = Signal(KB, reset_less=True, name="Kc"), Signal(KB, reset_less=True, name="Pc")
         BR = Signal(C16, reset_less=True)
-        gs_in, gs_out = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
-        n_in, n_out = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
-        KR, nq_tap, KCin = Signal(8, reset_less=True), Signal(8, reset_less=True), Signal(C16, reset_less=True)
+        gs_in, gs_out = Signal(C16, reset_less=True, name="gs_in"), Signal(C16, reset_less=True, name="gs_out")
+        n_in, n_out = Signal(C16, reset_less=True, name="n_in"), Signal(C16, reset_less=True, name="n_out")
+        KR = Signal(8, reset_less=True, name="KR")
+        nq_tap = Signal(8, reset_less=True, name="nq_tap")
+        KCin = Signal(C16, reset_less=True, name="KCin")
         dec_err = Signal(4)
         thr_out = [Signal(C16 + 4, name=f"thr_out{g}", reset_less=True) for g in range(GM)]  # g * gs_out
         thr_in = [Signal(C16 + 4, name=f"thr_in{g}", reset_less=True) for g in range(GM)]  # (g + 1) * gs_in
@@ -209,7 +212,14 @@ class Sequencer(wiring.Component):
         # for the row-end flag (x_end): Wc - 2, and whether a row is one pixel wide
         Wc_m2, wc_one = Signal(C16, name="Wc_m2", reset_less=True), Signal(name="wc_one", reset_less=True)
         # the row being built
-        tr_dkh, tr_kw, tr_ch = Signal(8, reset_less=True), Signal(8, reset_less=True), Signal(8, reset_less=True)
+        tr_dkh = Signal(8, reset_less=True, name="tr_dkh")
+        tr_kw = Signal(8, reset_less=True, name="tr_kw")
+        tr_ch = Signal(8, reset_less=True, name="tr_ch")
+        # the table steps in DECODE's cycles 2 .. N + 1: a register set a cycle ahead (0 outside
+        # DECODE), so neither the state nor dcnt's compares sit in front of its enables. A DECODE
+        # left early (ABORT) may step it once more in IDLE: harmless, DECODE clears it at cycle 1
+        tr_step = Signal()
+        m.d.sync += tr_step.eq(0)
         tr_dkhW = Signal(C16 + 8, reset_less=True)
         # the last channel and column of a kernel row (0 when cin or K is 0: the row table's
         # wraps are then equalities, no adder in front of the compare)
@@ -233,7 +243,8 @@ class Sequencer(wiring.Component):
         n_in_q, n_out_q = Signal(C16, name="n_in_q", reset_less=True), Signal(C16, name="n_out_q", reset_less=True)
         BRsW_q, BRWo_q, BRWc_q = (Signal(32, name=n_, reset_less=True) for n_ in ("BRsW_q", "BRWo_q", "BRWc_q"))
         KRB = N.bit_length()  # KR <= N
-        in_words, out_words = Signal(2 * LB, reset_less=True), Signal(2 * LB, reset_less=True)
+        in_words = Signal(2 * LB, reset_less=True, name="in_words")
+        out_words = Signal(2 * LB, reset_less=True, name="out_words")
         # ... each product in registered parts of PB bits of its second factor (LB x PB LUT
         # multipliers: an LB x LB one was a 16-cell path), summed a cycle later
         PB = 4
@@ -246,7 +257,7 @@ class Sequencer(wiring.Component):
         src_room, dst_room, prm_room = (Signal(signed(RB), name=n_, reset_less=True)
                                         for n_ in ("src_room", "dst_room", "prm_room"))
         n_out_t = Signal(C16, reset_less=True)  # ceil(n_out / N): the o-tiles' parameter entries
-        shape_a, shape_b = Signal(), Signal()
+        shape_a, shape_b = Signal(name="shape_a"), Signal(name="shape_b")
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_, reset_less=True)
                                            for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
@@ -258,7 +269,9 @@ class Sequencer(wiring.Component):
         tiles_t = [Signal(C16, name=f"tiles_t{g}", reset_less=True) for g in range(GM)]
         tiles_notri = Signal(C16, reset_less=True)
         # image (tap) mode rows of a kernel-row slice: KR * K*Cin, and the last slice's
-        KRKC, lastKC, kb_last = Signal(C16, reset_less=True), Signal(C16, reset_less=True), Signal(8, reset_less=True)
+        KRKC = Signal(C16, reset_less=True, name="KRKC")
+        lastKC = Signal(C16, reset_less=True, name="lastKC")
+        kb_last = Signal(8, reset_less=True, name="kb_last")
         # activation address steps (mod 2^32): kw -> 0 with kh + 1, kh -> 0 with the next channel
         # tile, the start of the next output row; the address of pixel 0 without the iterator's
         # part (normal / tap mode); per tap-mode row, its constant offset dkh*W + kw
@@ -420,12 +433,20 @@ class Sequencer(wiring.Component):
         m.d.comb += cur_has_next.eq(~cur.last | cur.more_blocks | ~cur.end2)
 
         # ---------------------------------------------------------------- weight loader
-        ld_active, ld_r, ld_timer = Signal(), Signal(range(N)), Signal(range(N + 2))
-        ld_go = Signal()  # set to start a load next cycle
-        wl_valid, wl_row, wl_rv, wl_cols = Signal(), Signal(range(N)), Signal(range(N + 1)), Signal(range(N + 1))
+        ld_active = Signal(name="ld_active")
+        ld_r = Signal(range(N), name="ld_r")
+        ld_timer = Signal(range(N + 2), name="ld_timer")
+        # a load starts this cycle (ld_timer == 1): a register, set as ld_timer steps 2 -> 1 (the
+        # timer's other loads, N in SETUP and 0 on a failure, clear it), so no compare of the timer
+        # sits in front of the loader's ~70 loads
+        ld_go = Signal()
+        wl_valid = Signal(name="wl_valid")
+        wl_row = Signal(range(N), name="wl_row")
+        wl_rv = Signal(range(N + 1), name="wl_rv")
+        wl_cols = Signal(range(N + 1), name="wl_cols")
         # the weight word read (w_base + wchunk * N + ld_r, mod 2**32) and whether it is past the
         # weight memory: registers, set when a load starts and stepped with ld_r
-        w_word, w_over = Signal(32), Signal()
+        w_word, w_over = Signal(32, name="w_word"), Signal(name="w_over")
         m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & (ld_r < ld.rv))]
         ld_overflow = Signal()
         m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & w_over)
@@ -437,10 +458,13 @@ class Sequencer(wiring.Component):
         def ld_start():
             return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth)]
 
-        # `ld` steps with the load's last row (ld_r == N - 1): a strobe registered a cycle ahead
-        # (cleared by a failure), so the row compare is not in front of the iterator's enables
-        ld_adv = Signal()
-        m.d.sync += ld_adv.eq(ld_active & ~ld_go & (ld_r == N - 2))
+        # `ld` steps with the load's last row (ld_r == N - 1) unless a load starts in that cycle:
+        # a strobe registered a cycle ahead (ld_go's next value is ld_timer == 2 but in SETUP,
+        # which loads the timer, and a failure clears both), so neither the row compare nor the
+        # timer is in front of the iterator's enables (~400 loads)
+        ld_adv, ld_adv_row = Signal(name="ld_adv"), Signal(name="ld_adv_row")
+        m.d.comb += ld_adv_row.eq(ld_active & ~ld_go & (ld_r == N - 2))
+        m.d.sync += ld_adv.eq(ld_adv_row & (ld_timer != 2))
         with m.If(ld_go):
             m.d.sync += ld_start()
         with m.Elif(ld_active):
@@ -449,11 +473,11 @@ class Sequencer(wiring.Component):
             m.d.sync += [ld_r.eq(ld_r + 1), w_word.eq(next_word), w_over.eq(next_word >= cfg.wgt_depth)]
             with m.If(ld_r == N - 1):
                 m.d.sync += ld_active.eq(0)
-        with m.If(ld_adv & ~ld_go):
+        with m.If(ld_adv):
             emit_advance(ld)
         with m.If(ld_timer != 0):
             m.d.sync += ld_timer.eq(ld_timer - 1)
-        m.d.comb += ld_go.eq(ld_timer == 1)
+        m.d.sync += ld_go.eq(ld_timer == 2)
         wrow_ok = Signal()
         m.d.comb += wrow_ok.eq(wl_row < wl_rv)
         m.d.comb += [arr.w_load.eq(wl_valid), arr.w_row.eq(wl_row)]
@@ -466,26 +490,27 @@ class Sequencer(wiring.Component):
         Pn_m1 = Signal(C16)  # pixels in the chunk - 1
         per_m1 = Signal(C16)  # max(P, N) - 1: STREAM length - 1
         iss = Signal()  # STREAM still issuing (since < P)
-        x, y = Signal(C16), Signal(C16)
+        x, y = Signal(C16, name="x"), Signal(C16, name="y")
         # x == Wc - 1 as a register, set a step ahead (x == Wc - 2 before x steps, or a one-pixel
         # row): the row's end decides the enables of every stepped register, so no compare of x
         # sits in front of them
         x_end = Signal(name="x_end", reset_less=True)
-        yy, xx = Signal(signed(SA)), Signal(signed(SA))  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
+        yy = Signal(signed(SA), name="yy")  # input coordinates of (kh, kw) (normal) / (0, 0) (tap)
+        xx = Signal(signed(SA), name="xx")
         out_row = Signal(32)  # output word of (o-tile, output row)
         macs_px = Signal(range(N * N + 1))
-        c_first, c_last, c_newot = Signal(), Signal(), Signal()
+        c_first, c_last, c_newot = Signal(name="c_first"), Signal(name="c_last"), Signal(name="c_newot")
         has_next = Signal()
         # the chunk being streamed (`cur` steps to the next chunk in STREAM's first cycle)
-        c_t, c_och, c_cols = Signal(8), Signal(C16), Signal(range(N + 1))
+        c_t, c_och, c_cols = Signal(8, name="c_t"), Signal(C16, name="c_och"), Signal(range(N + 1), name="c_cols")
         c_rvm = Signal(N)  # row r < rows valid
         c_xx0 = Signal(signed(SA))  # xx at the start of an output row
 
         # SETUP's values for `cur`, registered from its state (stage 1, 2, 3 as in It)
-        s_yy, s_xx = Signal(signed(SA), reset_less=True), Signal(signed(SA), reset_less=True)
-        s_left, s_saddr = Signal(32, reset_less=True), Signal(32, reset_less=True)
+        s_yy, s_xx = Signal(signed(SA), reset_less=True, name="s_yy"), Signal(signed(SA), reset_less=True, name="s_xx")
+        s_left, s_saddr = Signal(32, reset_less=True, name="s_left"), Signal(32, reset_less=True, name="s_saddr")
         s_outrow = Signal(32, reset_less=True)
-        s_pn, s_pn_m1 = Signal(C16, reset_less=True), Signal(C16, reset_less=True)
+        s_pn, s_pn_m1 = Signal(C16, reset_less=True, name="s_pn"), Signal(C16, reset_less=True, name="s_pn_m1")
         s_macs = Signal(range(N * N + 1), reset_less=True)
         y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
         m.d.sync += [s_yy.eq(y0s.as_signed() + Mux(image, 0, cur.kh) - P),
@@ -638,7 +663,7 @@ class Sequencer(wiring.Component):
             emit_advance(cur)
 
         def fail(code_value):
-            m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0),
+            m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0), ld_go.eq(0),
                          cur_adv.eq(0), ld_adv.eq(0), iss.eq(0), busy.eq(0)]
             m.d.sync += [v.eq(0) for v in tv]
             m.next = "IDLE"
@@ -650,6 +675,14 @@ class Sequencer(wiring.Component):
             with m.If(self.abort):
                 fail(Error.ABORTED)
 
+        # the tap-mode row table steps (DECODE's cycles 2 .. N + 1; see tr_step)
+        with m.If(tr_step):  # 2 <= dcnt < 2 + N
+            wrap_c = tr_ch == cin_m1  # tr_ch + 1 >= cin
+            wrap_k = wrap_c & (tr_kw == K_m1)  # and tr_kw + 1 >= K
+            m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
+                         tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
+                         tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
+                         tr_dkhW.eq(Mux(wrap_k, tr_dkhW + W, tr_dkhW))]
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -718,7 +751,9 @@ class Sequencer(wiring.Component):
                 with m.If((dcnt >= 2) & (dcnt <= 17)):
                     div_br.step()
                 with m.If(dcnt == 2):
-                    kr = sum((Mux(k * KCin <= N, 1, 0) for k in range(1, N + 1)), Const(0, 8))
+                    # KR = floor(N / KCin) (at most N): k * KCin <= N as KCin <= N // k, a compare
+                    # with a constant per k rather than a product and a compare
+                    kr = sum((Mux(KCin <= N // k, 1, 0) for k in range(1, N + 1)), Const(0, 8))
                     m.d.sync += [KR.eq(kr), PW.eq(Pc * W), KW1.eq((Kc - 1) * W), dKW.eq(W - (K - 1)),
                                  rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)),
                                  Wc_m2.eq(Wc - 2), wc_one.eq(Wc == 1)]
@@ -783,13 +818,7 @@ class Sequencer(wiring.Component):
                     with m.If(dcnt == 3 + r):
                         m.d.sync += [r_off[r].eq(r_dkhW[r] + r_kw[r]), r_hmd[r].eq(H - r_dkh[r]),
                                      r_xlo[r].eq(-r_kw[r]), r_xhi[r].eq(W - r_kw[r])]
-                with m.If((dcnt >= 2) & (dcnt < 2 + N)):
-                    wrap_c = tr_ch == cin_m1  # tr_ch + 1 >= cin
-                    wrap_k = wrap_c & (tr_kw == K_m1)  # and tr_kw + 1 >= K
-                    m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
-                                 tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
-                                 tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
-                                 tr_dkhW.eq(Mux(wrap_k, tr_dkhW + W, tr_dkhW))]
+                m.d.sync += tr_step.eq((dcnt >= 1) & (dcnt < 1 + N))
                 with m.If(dcnt == 17):
                     m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q)]
                 with m.If(dcnt == 18):
@@ -846,6 +875,7 @@ class Sequencer(wiring.Component):
                              saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
                              c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
                              has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
+                             ld_go.eq(0), ld_adv.eq(ld_adv_row),  # ld_timer != 1 next cycle (N >= 4)
                              c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
                              c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
                 for r in range(N):

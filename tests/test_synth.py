@@ -210,6 +210,13 @@ def test_deep_paths_lists_one_path_per_end_register_deepest_first():
     (["--array", "4x4", "--freq", "0"], "--freq must be positive"),
     (["--array", "4x4", "--device", "ice40-up5k", "--speed", "8"], "speed grade 8 is not offered"),
     (["--array", "4x4", "--placer", "sa"], "invalid choice"),
+    (["--array", "4x4", "--seeds", "1,x"], "--seeds takes distinct positive integers"),
+    (["--array", "4x4", "--seeds", "2,2"], "--seeds takes distinct positive integers"),
+    (["--array", "4x4", "--seeds", "0,1"], "--seeds takes distinct positive integers"),
+    (["--array", "4x4", "--seeds", "1,2", "--seed", "3"], "drop --seed"),
+    (["--array", "4x4", "--seeds", "1,2", "--no-pnr"], "drop --seed, --no-pnr"),
+    (["--array", "4x4", "--seeds", "1,2", "--jobs", "0"], "--jobs must be at least 1"),
+    (["--array", "4x4", "--jobs", "2"], "--jobs goes with --seeds"),
 ])
 def test_cli_bad_arguments(args, needle):
     p = subprocess.run([sys.executable, "-m", "hw.synth", *args], cwd=REPO, capture_output=True, text=True,
@@ -253,3 +260,38 @@ def test_speed_grade_changes_the_part_and_the_timing_model():
     i = fast.pnr_args.index("--speed")
     assert fast.pnr_args[i + 1] == "8" and base.pnr_args[i + 1] == "6"
     assert fast.capacity == base.capacity and fast.clock_pin == base.clock_pin
+
+
+def test_report_names_follow_the_options():
+    """A report's name says how it was made, so runs with different options sit side by side."""
+    stem = synth.report_stem
+    assert stem("8x8", "ecp5-45k", 6) == "8x8_ecp5-45k"
+    assert stem("8x8", "ecp5-45k", 8, seed=3) == "8x8_ecp5-45k_s8_seed3"
+    assert stem("4x4", "ecp5-85k", 6, placer="heap", router="router2") == "4x4_ecp5-85k_heap_router2"
+    assert stem("4x4", "ecp5-45k", 6, pnr=False) == "4x4_ecp5-45k_nopnr"
+    assert stem("4x4", "ecp5-45k", 6, route=False) == "4x4_ecp5-45k_placed"
+    assert stem("4x4", "ice40-up5k", None) == "4x4_ice40-up5k"
+
+
+def test_seed_summary_ranks_the_seeds():
+    """``--seeds``' summary: the best seed by Fmax, how many met the target, the range and mean
+    over the seeds that were timed; a failed seed is listed but not ranked."""
+    def rep(seed, fmax, status="ok"):
+        return dict(array="8x8", device="ecp5-45k", part="LFE5U-45F-8BG381C", speed_grade=8, target_mhz=100.0,
+                    placer="static", router="router1", seed=seed, status=status, fmax_mhz=fmax,
+                    meets_target=None if fmax is None else fmax >= 100.0, report=f"r{seed}.json",
+                    critical_path={"line": f"path {seed}"} if fmax else None, times_s={"nextpnr": 10.0 * seed},
+                    error="nextpnr exited 1" if status == "error" else None)
+    fmaxes = {1: 97.91, 2: 106.62, 3: None, 4: 101.8}
+    reps = [rep(s, f, "error" if f is None else "ok") for s, f in fmaxes.items()]
+    summ = synth.seed_summary(reps)
+    timed = {s: f for s, f in fmaxes.items() if f is not None}
+    assert summ["best_seed"] == max(timed, key=timed.get) and summ["best_report"] == f"r{summ['best_seed']}.json"
+    assert summ["runs"] == len(fmaxes) and summ["timed"] == len(timed)
+    assert summ["met"] == sum(f >= 100.0 for f in timed.values())
+    assert (summ["fmax_min_mhz"], summ["fmax_max_mhz"]) == (min(timed.values()), max(timed.values()))
+    assert summ["fmax_mean_mhz"] == pytest.approx(sum(timed.values()) / len(timed), abs=0.005)
+    assert [r["seed"] for r in summ["seeds"]] == list(fmaxes)
+    assert summ["seeds"][2]["status"] == "error" and summ["seeds"][2]["error"] == "nextpnr exited 1"
+    assert summ["seeds"][0]["critical_path"] == "path 1" and summ["seeds"][1]["nextpnr_s"] == 20.0
+    assert synth.seed_summary([rep(1, None, "error")])["best_seed"] is None
