@@ -438,7 +438,7 @@ class Sequencer(wiring.Component):
         ld_timer = Signal(range(N + 2), name="ld_timer")
         # a load starts this cycle (ld_timer == 1): a register, set as ld_timer steps 2 -> 1 (the
         # timer's other loads, N in SETUP and 0 on a failure, clear it), so no compare of the timer
-        # sits in front of the loader's ~70 loads
+        # sits in front of the loader's registers (w_word, w_over, ld_r, ld_active)
         ld_go = Signal()
         wl_valid = Signal(name="wl_valid")
         wl_row = Signal(range(N), name="wl_row")
@@ -461,7 +461,7 @@ class Sequencer(wiring.Component):
         # `ld` steps with the load's last row (ld_r == N - 1) unless a load starts in that cycle:
         # a strobe registered a cycle ahead (ld_go's next value is ld_timer == 2 but in SETUP,
         # which loads the timer, and a failure clears both), so neither the row compare nor the
-        # timer is in front of the iterator's enables (~400 loads)
+        # timer is in front of the iterator's enables (its ~25 registers, hundreds of bits)
         ld_adv, ld_adv_row = Signal(name="ld_adv"), Signal(name="ld_adv_row")
         m.d.comb += ld_adv_row.eq(ld_active & ~ld_go & (ld_r == N - 2))
         m.d.sync += ld_adv.eq(ld_adv_row & (ld_timer != 2))
