@@ -68,6 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -631,37 +632,24 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
     argv += [] if route else ["--no-route"]
     jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
     log(f"[synth] seeds {', '.join(map(str, seeds))}: nextpnr, {jobs} at a time ...")
-    running, reports = {}, {}
-    pending = list(seeds)
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                s = pending.pop(0)
-                (out_dir / f"{stems[s]}.json").unlink(missing_ok=True)  # no stale report stands in for a failed run
-                out = open(out_dir / f"{stems[s]}.log", "w")
-                running[s] = (subprocess.Popen([sys.executable, "-m", "hw.synth", *argv, "--seed", str(s)],
-                                               stdout=out, stderr=subprocess.STDOUT), out)
-            time.sleep(1.0)
-            for s, (p, out) in list(running.items()):
-                if p.poll() is None:
-                    continue
-                out.close()
-                del running[s]
-                path = out_dir / f"{stems[s]}.json"
-                rep = json.loads(path.read_text()) if path.exists() else {}
-                if p.returncode != 0 or rep.get("seed") != s:  # a tool failed, or the run died before its report
-                    rep = dict(rep, seed=s, status="error", fmax_mhz=None, meets_target=None,
-                               error=rep.get("error") or f"exited {p.returncode}; see {out_dir / (stems[s] + '.log')}")
-                rep["report"] = str(path)
-                reports[s] = rep
-                log(f"[synth] seed {s}: " + (f"{rep['fmax_mhz']} MHz" if rep.get("fmax_mhz") else
-                                             f"{rep.get('status')}: {rep.get('error') or rep.get('fit')}"))
-    finally:  # interrupted: stop the seeds still running
-        for p, out in running.values():
-            p.terminate()
-            p.wait()
-            out.close()
-    summary = seed_summary([reports[s] for s in seeds])
+
+    def one(s):
+        path, out = out_dir / f"{stems[s]}.json", out_dir / f"{stems[s]}.log"
+        path.unlink(missing_ok=True)  # no stale report stands in for a failed run
+        with open(out, "w") as f:
+            rc = subprocess.run([sys.executable, "-m", "hw.synth", *argv, "--seed", str(s)],
+                                stdout=f, stderr=subprocess.STDOUT).returncode
+        rep = json.loads(path.read_text()) if path.exists() else {}
+        if rc != 0 or rep.get("seed") != s:  # a tool failed, or the run died before its report
+            rep = dict(rep, seed=s, status="error", fmax_mhz=None, meets_target=None,
+                       error=rep.get("error") or f"exited {rc}; see {out}")
+        log(f"[synth] seed {s}: " + (f"{rep['fmax_mhz']} MHz" if rep.get("fmax_mhz") else
+                                     f"{rep.get('status')}: {rep.get('error') or rep.get('fit')}"))
+        return dict(rep, report=str(path))
+
+    with ThreadPoolExecutor(jobs) as pool:  # each thread waits on its seed's process
+        reports = list(pool.map(one, seeds))
+    summary = seed_summary(reports)
     _write_json(summary_path, summary)
     return dict(summary, report=str(summary_path))
 
@@ -898,36 +886,46 @@ def main(argv=None) -> int:
     if not args.freq > 0:
         print("error: --freq must be positive", file=sys.stderr)
         return 2
+    # the option checks, each with what to write instead (exit 2)
+    seeds, problem = None, None
     if args.seeds is not None:
         try:
             seeds = parse_seeds(args.seeds)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if args.seed is not None or args.no_pnr or args.no_lut_map:
-            print("error: --seeds places and routes each seed: drop --seed, --no-pnr and --no-lut-map",
-                  file=sys.stderr)
-            return 2
-        if args.jobs is not None and args.jobs < 1:
-            print("error: --jobs must be at least 1", file=sys.stderr)
-            return 2
-        try:
-            summ = run_seeds(cfg, args.device, seeds, jobs=args.jobs, out_dir=args.out,
-                             verilog_dir=args.verilog_dir, freq_mhz=args.freq, dsp=args.dsp, timeout=args.timeout,
-                             router=args.router, placer=args.placer, speed=args.speed, route=not args.no_route,
-                             use_cache=not args.no_cache)
-        except ToolError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            problem = str(e)
+        else:
+            if args.seed is not None or args.no_pnr or args.no_lut_map:
+                problem = "--seeds places and routes each seed: drop --seed, --no-pnr and --no-lut-map"
+            elif args.jobs is not None and args.jobs < 1:
+                problem = "--jobs must be at least 1"
+    elif args.jobs is not None:
+        problem = "--jobs goes with --seeds"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    common = dict(out_dir=args.out, verilog_dir=args.verilog_dir, freq_mhz=args.freq, dsp=args.dsp,
+                  timeout=args.timeout, router=args.router, placer=args.placer, speed=args.speed,
+                  route=not args.no_route, use_cache=not args.no_cache)
+    try:
+        if seeds:
+            summ = run_seeds(cfg, args.device, seeds, jobs=args.jobs, **common)
+        else:
+            rep = run_synth(cfg, args.device, pnr=not args.no_pnr, lut_map=not args.no_lut_map,
+                            seed=1 if args.seed is None else args.seed, **common)
+    except ToolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # an option the device does not offer (e.g. --speed on an iCE40)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if seeds:
         print(f"wrote {summ['report']}")
         if summ.get("fits") is False:
             print(f"{summ['array']} on {summ['device']}: {summ['fit']}")
             return 0
         for r in summ["seeds"]:
-            print(f"  seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['critical_path']}" if r["fmax_mhz"]
+            print(f"  seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz" + (f", {r['critical_path']}" if r["critical_path"] else "")
+                                             if r["fmax_mhz"]
                                              else f"{r['status']}: {r['error'] or ''}"))
         if summ["timed"]:
             print(f"{summ['array']} on {summ['part']}: best seed {summ['best_seed']} "
@@ -935,26 +933,11 @@ def main(argv=None) -> int:
                   f"{summ['runs']} seeds meet {summ['target_mhz']:g} MHz; range {summ['fmax_min_mhz']:.2f}-"
                   f"{summ['fmax_max_mhz']:.2f} MHz, mean {summ['fmax_mean_mhz']:.2f}")
         return 1 if any(r["status"] == "error" for r in summ["seeds"]) else 0
-    if args.jobs is not None:
-        print("error: --jobs goes with --seeds", file=sys.stderr)
-        return 2
-    try:
-        rep = run_synth(cfg, args.device, out_dir=args.out, verilog_dir=args.verilog_dir, pnr=not args.no_pnr,
-                        freq_mhz=args.freq, dsp=args.dsp, seed=1 if args.seed is None else args.seed, timeout=args.timeout,
-                        router=args.router, route=not args.no_route, lut_map=not args.no_lut_map,
-                        use_cache=not args.no_cache, placer=args.placer, speed=args.speed)
-    except ToolError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:  # an option the device does not offer (e.g. --speed on an iCE40)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     print(f"{rep['array']} on {rep['device']}: " + (
         rep["fit"] if rep["fits"] is False else
         f"{rep['resources']['luts']} LUTs, {rep['resources']['ffs']} FFs, {rep['resources']['dsp']} DSP, "
         f"{rep['resources']['bram']} BRAM" + (f", Fmax {rep['fmax_mhz']} MHz" if rep["fmax_mhz"] else "")))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

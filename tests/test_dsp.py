@@ -10,6 +10,7 @@ The whole accelerator's ECP5 netlist is checked against the golden model in
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -144,7 +145,6 @@ def _yosys_ffs(tmp_path, platform) -> int:
     script = "read_verilog top.v; synth_ecp5 -top top; tee -o stat.json stat -json"
     subprocess.run(_tool_cmd("yosys") + ["-q", "-p", script], cwd=tmp_path, check=True, timeout=300,
                    stdout=subprocess.DEVNULL)
-    import json
     cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
     return cells.get("TRELLIS_FF", 0)
 
