@@ -924,9 +924,11 @@ def main(argv=None) -> int:
             print(f"{summ['array']} on {summ['device']}: {summ['fit']}")
             return 0
         for r in summ["seeds"]:
-            print(f"  seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz" + (f", {r['critical_path']}" if r["critical_path"] else "")
-                                             if r["fmax_mhz"]
-                                             else f"{r['status']}: {r['error'] or ''}"))
+            if r["fmax_mhz"]:  # a placed-only run has no critical path
+                line = f"{r['fmax_mhz']:.2f} MHz" + (f", {r['critical_path']}" if r["critical_path"] else "")
+            else:
+                line = f"{r['status']}: {r['error'] or ''}"
+            print(f"  seed {r['seed']}: {line}")
         if summ["timed"]:
             print(f"{summ['array']} on {summ['part']}: best seed {summ['best_seed']} "
                   f"({summ['fmax_max_mhz']:.2f} MHz, report {summ['best_report']}); {summ['met']} of "
