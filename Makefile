@@ -39,8 +39,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
+# The suite on every core (pytest-xdist; TEST_JOBS=1 runs it in one process). worksteal: the
+# Yosys smoke synthesis and the network on Icarus are long, so idle workers take queued tests.
+TEST_JOBS ?= auto
 test: install
-	$(BIN)/python -m pytest -q tests sim
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal tests sim
 
 sweep: install
 	$(BIN)/python sw/host.py --sweep --json build/sweep/report.json --csv build/sweep/report.csv --plot build/sweep/plots
