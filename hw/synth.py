@@ -630,6 +630,7 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
             "--router", router, "--placer", placer, "--out", str(out_dir), "--verilog-dir", str(verilog_dir)]
     argv += ["--speed", str(speed)] if speed is not None else []
     argv += [] if route else ["--no-route"]
+    argv += ["--yosys-key", pre["yosys_key"]]  # each seed places this netlist, or fails
     jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
     log(f"[synth] seeds {', '.join(map(str, seeds))}: nextpnr, {jobs} at a time ...")
 
@@ -657,7 +658,8 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
 def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERILOG, pnr: bool = True,
               freq_mhz: float = 100.0, dsp: str = "datapath", seed: int = 1, timeout: float = 3600.0,
               router: str = DEFAULT_ROUTER, use_cache: bool = True, lut_map: bool = True, route: bool = True,
-              placer: str = DEFAULT_PLACER, speed: int | None = None, log=print) -> dict:
+              placer: str = DEFAULT_PLACER, speed: int | None = None, yosys_key: str | None = None,
+              log=print) -> dict:
     """Run the flow for ``cfg`` on ``device``; write and return the report.
 
     The report lands in ``<out_dir>/<R>x<C>_<device>.json`` (``..._nopnr.json`` with
@@ -665,7 +667,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     are recorded in the report (``status: "error"``) and re-raised as :class:`ToolError`.
     ``speed`` picks an ECP5 speed grade other than the device's default (6, the slowest):
     the part name, nextpnr's timing model and the report's name (``..._s8.json``) follow it.
-    ``seed`` other than 1 adds ``_seed<N>`` to the report's name.
+    ``seed`` other than 1 adds ``_seed<N>`` to the report's name. ``yosys_key``: the Yosys
+    input's hash that this run must find (the report's ``yosys_key``; :func:`run_seeds` passes
+    its own to each seed): a mismatch, the sources edited since, is a :class:`ToolError` before
+    any tool runs, so a seed never re-synthesises and places another netlist than its siblings.
     """
     from .gen import generate
 
@@ -731,6 +736,10 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             log(f"[synth] {cfg.rows * cfg.rows + 2 * cfg.rows} datapath multipliers, {dev.capacity['dsp']} DSP "
                 f"blocks: the last {lut_rows} PE row(s) use LUT multipliers")
         key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
+        rep["yosys_key"] = key
+        if yosys_key is not None and key != yosys_key:
+            raise ToolError(f"the Verilog differs from the netlist this run was started for (were the sources "
+                            f"edited after Yosys ran?); run `python -m hw.synth ... --seeds` again")
         cached = (use_cache and key_file.exists() and key_file.read_text().strip() == key
                   and stat_json.exists() and (netlist.exists() or not lut_map))
         if cached:
@@ -879,6 +888,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
     ap.add_argument("--no-cache", action="store_true", help="rerun Yosys even if the netlist is cached")
+    ap.add_argument("--yosys-key", default=None, help=argparse.SUPPRESS)  # --seeds' processes: see run_synth
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)
     if cfg is None:
@@ -911,7 +921,7 @@ def main(argv=None) -> int:
             summ = run_seeds(cfg, args.device, seeds, jobs=args.jobs, **common)
         else:
             rep = run_synth(cfg, args.device, pnr=not args.no_pnr, lut_map=not args.no_lut_map,
-                            seed=1 if args.seed is None else args.seed, **common)
+                            seed=1 if args.seed is None else args.seed, yosys_key=args.yosys_key, **common)
     except ToolError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

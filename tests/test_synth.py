@@ -49,8 +49,19 @@ def test_yosys_smoke_4x4(tmp_path):
     memories to DP16KD, the datapath's multipliers to MULT18X18D, carry chains and flip-flops
     mapped. ABC9 alone takes 1.5 to 5 minutes on a 4x4 (WebAssembly, one core, shared machine),
     which the CI budget of 3 minutes cannot hold; the complete run is the slow test below and
-    `make synth ARRAY=4x4 SYNTH_FLAGS=--no-pnr`."""
-    _smoke(tmp_path, lut_map=False)
+    `make synth ARRAY=4x4 SYNTH_FLAGS=--no-pnr`. Then the check a `--seeds` process makes: the
+    same sources give the same Yosys key (the cached netlist is used), another key stops the run
+    before any tool, with the report saying why."""
+    rep = _smoke(tmp_path, lut_map=False)
+    kw = dict(out_dir=tmp_path / "synth", verilog_dir=tmp_path / "verilog", pnr=False, lut_map=False,
+              log=lambda *a: None)
+    again = synth.run_synth(parse_array("4x4"), "ecp5-45k", yosys_key=rep["yosys_key"], **kw)
+    assert again["status"] == "ok" and again["yosys_cached"] and again["resources"] == rep["resources"]
+    other = "0" * len(rep["yosys_key"])
+    with pytest.raises(synth.ToolError, match="sources edited"):
+        synth.run_synth(parse_array("4x4"), "ecp5-45k", yosys_key=other, **kw)
+    failed = json.loads((tmp_path / "synth" / "4x4_ecp5-45k_nopnr_nolut.json").read_text())
+    assert failed["status"] == "error" and "sources edited" in failed["error"] and "yosys" not in failed["times_s"]
 
 
 @pytest.mark.slow
