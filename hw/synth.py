@@ -50,7 +50,9 @@ Flow:
 
 Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or the LUT lower bound)
 exceeds the device, place and route is skipped and the report says ``does not fit: N of M
-<resource>``. A design that does not fit is a measurement: the JSON is written with
+<resource>``. Above 90 % of the LUTs in Yosys' count, nextpnr packs first (``--pack-only``, under
+a minute) and stops there with the packed count when that exceeds the device (the 16x16 on the
+85F: 85,983 of 83,640 TRELLIS_COMB), since its placer would run on for hours. A design that does not fit is a measurement: the JSON is written with
 ``fits: false`` and the exit status is 0. A tool crash or timeout exits 1 (the JSON is still
 written, with ``status: "error"``); bad arguments exit 2.
 
@@ -360,6 +362,24 @@ def _pnr_overflow(log_text: str) -> str | None:
     if m:
         return f"does not fit: no {m.group(1)} left to place"
     return None
+
+
+# Above this share of the device's LUTs in Yosys' count (a lower bound: packing adds carry and
+# LUT-RAM cells, 6-9 % on these arrays), nextpnr packs first and the run stops there if a packed
+# resource exceeds the device: the placer goes on at over 100 % (the 16x16 on the 85F at 102 %
+# was still placing after 20 minutes).
+PACK_CHECK_SHARE = 0.9
+
+
+def _pnr_resources(rep: dict, family: str, res: dict, util: dict) -> dict:
+    """Yosys' counts ``res`` with nextpnr's where its utilisation ``util`` has them; the device's
+    capacities in ``rep`` from the same lines."""
+    placed = dict(res)
+    for ours, bel in _PNR_UTIL[family].items():
+        if bel in util:
+            placed[ours] = int(util[bel]["used"])
+            rep["capacity"][ours] = int(util[bel]["available"])
+    return placed
 
 
 _FMAX_RE = re.compile(r"^Info: Max frequency for clock '([^']+)': ([0-9.]+) MHz", re.M)
@@ -788,63 +808,69 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                     "-q"]
             if not route:
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
-            if dev.family == "ice40":
-                args.append("--pcf-allow-unconstrained")
+            pins = ["--pcf-allow-unconstrained"] if dev.family == "ice40" else []
             constraints = pin_constraints(dev)
             if constraints:
                 lpf = work / f"{device}.lpf"
                 lpf.write_text(constraints)
-                args += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
-            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
-            rep["files"]["nextpnr_log"] = str(pnr_log)
-            try:
-                secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
-            except ToolError:
-                text = pnr_log.read_text() if pnr_log.exists() else ""
-                summary = pnr_log_summary(text)
-                rep["pnr_log_summary"] = summary
-                verdict = _pnr_overflow(text)
-                if verdict is None:
-                    if summary["placed"]:
-                        # placed: it fits; keep the post-placement estimate for the report
-                        rep["fits"] = True
-                        rep["fit"] = "fits (placed; routing did not finish)"
-                        rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
-                            if summary["fmax_estimates_mhz"] else None
-                        util = summary["utilization"]
-                        placed = dict(res)
-                        for ours, bel in _PNR_UTIL[dev.family].items():
-                            if bel in util:
-                                placed[ours] = util[bel]["used"]
-                                rep["capacity"][ours] = util[bel]["available"]
-                        rep["resources"], rep["resources_source"] = placed, "nextpnr (log)"
-                    raise
-                rep.update(fits=False, fit=verdict, status="does_not_fit")
-                log(f"[synth] {verdict}")
-            else:
-                rep["times_s"]["nextpnr"] = round(secs, 1)
-                pr = json.loads(pnr_report.read_text())
-                util = pr.get("utilization", {})
-                rep["pnr_utilization"] = util
-                placed = dict(res)
-                for ours, bel in _PNR_UTIL[dev.family].items():
-                    if bel in util:
-                        placed[ours] = int(util[bel]["used"])
-                        rep["capacity"][ours] = int(util[bel]["available"])
-                rep["resources"] = placed
-                rep["resources_source"] = "nextpnr"
-                fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
-                if not fmax:  # --no-route: the report has no timing; the log has the estimate
-                    fmax = pnr_log_summary(pnr_log.read_text())["fmax_estimates_mhz"][-1:]
-                rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
-                rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
-                rep["critical_path"] = critical_path(pr)
-                rep.update(fits=True, fit="fits", status="ok")
-                rep["files"]["nextpnr_report"] = str(pnr_report)
-                log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
-                    f"{secs:.0f} s")
-                if rep["critical_path"]:
-                    log(f"[synth] critical path: {rep['critical_path']['line']}")
+                pins += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
+            args += pins
+            packed = None
+            if res["luts"] > PACK_CHECK_SHARE * dev.capacity["luts"]:
+                pack_log = work / f"{stem}_pack.log"
+                log(f"[synth] {res['luts']} LUT4 of {dev.capacity['luts']}: nextpnr --pack-only first ...")
+                secs = _run_tool(tool, [*dev.pnr_args, "--json", rel(netlist), "--pack-only", "--log", rel(pack_log),
+                                        "-q", *pins], work / f"{stem}_pack.out", timeout, work)
+                rep["times_s"]["pack"] = round(secs, 1)
+                rep["files"]["pack_log"] = str(pack_log)
+                text = pack_log.read_text()
+                packed = _pnr_overflow(text)
+                if packed:
+                    rep["resources"] = _pnr_resources(rep, dev.family, res, pnr_log_summary(text)["utilization"])
+                    rep["resources_source"] = "nextpnr (packed)"
+                    rep.update(fits=False, fit=packed, status="does_not_fit")
+                    log(f"[synth] {packed} (after packing)")
+            if not packed:
+                log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
+                rep["files"]["nextpnr_log"] = str(pnr_log)
+                try:
+                    secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
+                except ToolError:
+                    text = pnr_log.read_text() if pnr_log.exists() else ""
+                    summary = pnr_log_summary(text)
+                    rep["pnr_log_summary"] = summary
+                    verdict = _pnr_overflow(text)
+                    if verdict is None:
+                        if summary["placed"]:
+                            # placed: it fits; keep the post-placement estimate for the report
+                            rep["fits"] = True
+                            rep["fit"] = "fits (placed; routing did not finish)"
+                            rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
+                                if summary["fmax_estimates_mhz"] else None
+                            rep["resources"] = _pnr_resources(rep, dev.family, res, summary["utilization"])
+                            rep["resources_source"] = "nextpnr (log)"
+                        raise
+                    rep.update(fits=False, fit=verdict, status="does_not_fit")
+                    log(f"[synth] {verdict}")
+                else:
+                    rep["times_s"]["nextpnr"] = round(secs, 1)
+                    pr = json.loads(pnr_report.read_text())
+                    util = pr.get("utilization", {})
+                    rep["pnr_utilization"] = util
+                    rep["resources"] = _pnr_resources(rep, dev.family, res, util)
+                    rep["resources_source"] = "nextpnr"
+                    fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
+                    if not fmax:  # --no-route: the report has no timing; the log has the estimate
+                        fmax = pnr_log_summary(pnr_log.read_text())["fmax_estimates_mhz"][-1:]
+                    rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+                    rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
+                    rep["critical_path"] = critical_path(pr)
+                    rep.update(fits=True, fit="fits", status="ok")
+                    rep["files"]["nextpnr_report"] = str(pnr_report)
+                    log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
+                        f"{secs:.0f} s")
+                    if rep["critical_path"]:
+                        log(f"[synth] critical path: {rep['critical_path']['line']}")
     except ToolError as e:
         rep.update(status="error", error=str(e))
         raise
