@@ -646,13 +646,16 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
         summary = dict(seed_summary([]), array=array, device=device, fits=False, fit=pre["fit"])
         _write_json(summary_path, summary)
         return dict(summary, report=str(summary_path))
+    jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
+    # more runs than cores: each gets a share of one, so its time limit stretches by as much
+    # (three 8x8 runs on two cores took over an hour each)
+    timeout *= max(1.0, jobs / (os.cpu_count() or 1))
     argv = ["--array", array, "--device", device, "--freq", repr(freq_mhz), "--dsp", dsp, "--timeout", repr(timeout),
             "--router", router, "--placer", placer, "--out", str(out_dir), "--verilog-dir", str(verilog_dir)]
     argv += ["--speed", str(speed)] if speed is not None else []
     argv += [] if route else ["--no-route"]
     argv += ["--yosys-key", pre["yosys_key"]]  # each seed places this netlist, or fails
-    jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
-    log(f"[synth] seeds {', '.join(map(str, seeds))}: nextpnr, {jobs} at a time ...")
+    log(f"[synth] seeds {', '.join(map(str, seeds))}: nextpnr, {jobs} at a time (time limit {timeout:.0f} s each) ...")
 
     def one(s):
         path, out = out_dir / f"{stems[s]}.json", out_dir / f"{stems[s]}.log"
@@ -910,7 +913,8 @@ def main(argv=None) -> int:
                     help="ECP5 speed grade (default 6, the slowest; 8 is the fastest)")
     ap.add_argument("--router", default=DEFAULT_ROUTER, choices=ROUTERS,
                     help=f"nextpnr router (default {DEFAULT_ROUTER})")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600)")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600; --seeds stretches it by jobs / cores "
+                                                          "when the runs outnumber the cores)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
     ap.add_argument("--no-cache", action="store_true", help="rerun Yosys even if the netlist is cached")
