@@ -215,11 +215,10 @@ class Sequencer(wiring.Component):
         tr_dkh = Signal(8, reset_less=True, name="tr_dkh")
         tr_kw = Signal(8, reset_less=True, name="tr_kw")
         tr_ch = Signal(8, reset_less=True, name="tr_ch")
-        # the table steps in DECODE's cycles 2 .. N + 1: a register set a cycle ahead (0 outside
-        # DECODE), so neither the state nor dcnt's compares sit in front of its enables. A DECODE
-        # left early (ABORT) may step it once more in IDLE: harmless, DECODE clears it at cycle 1
+        # the table steps in DECODE's cycles 2 .. N + 1: a register set a cycle ahead from dsel
+        # (0 outside DECODE; a failure clears it), so no OR of dsel's bits sits in front of its
+        # enables
         tr_step = Signal()
-        m.d.sync += tr_step.eq(0)
         tr_dkhW = Signal(C16 + 8, reset_less=True)
         # the last channel and column of a kernel row (0 when cin or K is 0: the row table's
         # wraps are then equalities, no adder in front of the compare)
@@ -618,26 +617,41 @@ class Sequencer(wiring.Component):
         m.d.comb += [arr.x_valid.eq(tv[0]), arr.x_first.eq(tags[0].first)]
 
         # ---------------------------------------------------------------- FSM
-        dcnt = Signal(range(DECODE_CYCLES + 1))
+        # DECODE's cycle as a one-hot shift register: dsel[k] is 1 in DECODE's cycle k only (FETCH
+        # sets bit 0, the last cycle shifts it out, a failure clears it). DECODE's work is outside
+        # the FSM, under these bits, so neither the state nor a compare of a cycle count sits in
+        # front of the enables of its products and tables.
+        dsel = Signal(DECODE_CYCLES, name="dsel")
+        m.d.sync += dsel.eq(dsel << 1)
+        # A run of DECODE cycles (start + 1 .. start + steps) as registered strobes set a cycle
+        # ahead: `step` in those cycles, `first` in the first of them. 0 outside DECODE (a
+        # failure clears them with dsel).
+        windows = {}
+
+        def window(start, steps):
+            if (start, steps) not in windows:
+                first = Signal(name=f"dfirst_{start}_{steps}")
+                step = Signal(name=f"dstep_{start}_{steps}")
+                m.d.sync += [first.eq(dsel[start]), step.eq(dsel[start:start + steps].any())]
+                windows[(start, steps)] = (first, step)
+            return windows[(start, steps)]
 
         def shift_add(dst, bit, x, start, steps):
-            """``dst = y * x`` in DECODE by Horner's rule, no multiplier: ``dst`` clears at
-            ``start``, then each of the next ``steps`` cycles doubles it and adds ``x`` when
-            ``bit`` (y's bits, most significant first) is 1; valid from ``start + steps + 1``."""
-            with m.If(dcnt == start):
-                m.d.sync += dst.eq(0)
-            with m.If((dcnt > start) & (dcnt <= start + steps)):
-                m.d.sync += dst.eq((dst << 1) + Mux(bit, x, 0))
+            """``dst = y * x`` in DECODE by Horner's rule, no multiplier: in each of the ``steps``
+            cycles after ``start`` ``dst`` doubles (0 in the first) and adds ``x`` when ``bit``
+            (y's bits, most significant first) is 1; valid from ``start + steps + 1``."""
+            first, step = window(start, steps)
+            with m.If(step):
+                m.d.sync += dst.eq(Mux(first, 0, dst << 1) + Mux(bit, x, 0))
 
         def serial_mul(dst, a, b, start, bits):
-            """``dst = a * b``: ``b`` shifts out of a register of its own (``a`` and ``b`` hold
-            still meanwhile)."""
+            """``dst = a * b``: ``b``'s bits come out of a shift register of its own, loaded in
+            the first step (``a`` and ``b`` hold still from ``start + 1`` on)."""
+            first, step = window(start, bits)
             sh = Signal(bits, name=f"{dst.name}_sh")
-            with m.If(dcnt == start):
-                m.d.sync += sh.eq(b)
-            with m.If((dcnt > start) & (dcnt <= start + bits)):
-                m.d.sync += sh.eq(sh << 1)
-            shift_add(dst, sh[-1], a, start, bits)
+            with m.If(step):
+                m.d.sync += sh.eq(Mux(first, b, sh) << 1)
+            shift_add(dst, Mux(first, b[-1], sh[-1]), a, start, bits)
 
         def horner(dst, div, x, first):
             """``dst = div.q * x`` alongside the divider whose 16 steps start at ``first``: each
@@ -659,12 +673,14 @@ class Sequencer(wiring.Component):
         # fails), so the state decode is not in front of the iterator's enables (~300 loads)
         cur_adv = Signal()
         m.d.sync += cur_adv.eq(0)
+        setup = Signal(name="setup")  # 1 in SETUP (see below)
         with m.If(cur_adv):
             emit_advance(cur)
 
         def fail(code_value):
             m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0), ld_go.eq(0),
-                         cur_adv.eq(0), ld_adv.eq(0), iss.eq(0), busy.eq(0)]
+                         cur_adv.eq(0), ld_adv.eq(0), iss.eq(0), busy.eq(0), setup.eq(0), dsel.eq(0), tr_step.eq(0)]
+            m.d.sync += [s_.eq(0) for pair in windows.values() for s_ in pair]
             m.d.sync += [v.eq(0) for v in tv]
             m.next = "IDLE"
 
@@ -676,13 +692,186 @@ class Sequencer(wiring.Component):
                 fail(Error.ABORTED)
 
         # the tap-mode row table steps (DECODE's cycles 2 .. N + 1; see tr_step)
-        with m.If(tr_step):  # 2 <= dcnt < 2 + N
+        with m.If(tr_step):
             wrap_c = tr_ch == cin_m1  # tr_ch + 1 >= cin
             wrap_k = wrap_c & (tr_kw == K_m1)  # and tr_kw + 1 >= K
             m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
                          tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
                          tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
                          tr_dkhW.eq(Mux(wrap_k, tr_dkhW + W, tr_dkhW))]
+        # SETUP (one cycle per chunk) is also a register of its own, `setup`, set with the
+        # transitions into it (PRELOAD's last row, the end of a STREAM with a chunk to follow) and
+        # cleared by a failure. SETUP's loads, and STREAM's issue steps under `issuing` (1 only in
+        # STREAM), are here, outside the FSM, so no state decode sits in front of their enables
+        # (G's worst path was seq_state -> out_row in 4 of its 6 runs). They come before the FSM,
+        # so a failure's loads win, as they did inside it.
+        m.d.sync += [setup.eq(0), since.eq(since + 1)]  # since is read only in STREAM (0 at its start)
+        with m.If(setup):
+            m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
+                         iss.eq(s_pn != 0), x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx),
+                         c_xx0.eq(s_xx), saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
+                         c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
+                         has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
+                         ld_go.eq(0), ld_adv.eq(ld_adv_row),  # ld_timer != 1 next cycle (N >= 4)
+                         c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
+                         c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
+            for r in range(N):
+                m.d.sync += [c_by_lo_s[r].eq(s_by_lo_s[r]), c_by_hi_s[r].eq(s_by_hi_s[r]),
+                             xok[r].eq(s_xok[r]), x0ok[r].eq(s_xok[r]), yok[r].eq(s_yok[r]),
+                             ar[r].eq(s_ar[r])]
+            m.d.sync += cur_adv.eq(1)
+        with m.If(issuing):
+            m.d.comb += [tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
+                         tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
+                         tag_in.pix.eq(since), tag_in.t.eq(c_t), tag_in.och.eq(c_och),
+                         tag_in.cols.eq(c_cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
+                         tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
+            with m.If(since == Pn_m1):
+                m.d.sync += iss.eq(0)
+            with m.If(~x_end):  # x != Wc - 1
+                m.d.sync += [x.eq(x + 1), x_end.eq(x == Wc_m2), xx.eq(xx + st), saddr.eq(saddr + st)]
+                for r in range(N):
+                    m.d.sync += [ar[r].eq(ar[r] + st), xok[r].eq((xx >= bx_lo_s[r]) & (xx < bx_hi_s[r]))]
+            with m.Else():
+                m.d.sync += [x.eq(0), x_end.eq(wc_one), xx.eq(c_xx0), y.eq(y + 1),
+                             yy.eq(yy + S), saddr.eq(saddr + rowjump)]
+                for r in range(N):
+                    m.d.sync += [ar[r].eq(ar[r] + rowjump), xok[r].eq(x0ok[r]),
+                                 yok[r].eq((yy >= c_by_lo_s[r]) & (yy < c_by_hi_s[r]))]
+                with m.If(~pool | y[0]):
+                    m.d.sync += out_row.eq(out_row + Wout)
+        # DECODE's work, in its cycle k under dsel[k] (outside the FSM, before it: a failure's
+        # loads win). Every product and check gets a cycle of its own: the dividers run from cycle 0
+        # to 17 (the products with their quotients built alongside), H*W, Hout*Wout and
+        # Hc*Wc by shift and add meanwhile, the small products (3-bit K and P) and the
+        # checks scheduled around them; the tap-mode row table is built one row per
+        # cycle; the checks on the large products come last (cycle 22).
+        with m.If(dsel[0]):
+            ho = Mux(S == 2, (H + pk2) >> 1, H + pk1)  # ((H + 2P - K) >> (S == 2)) + 1
+            wo = Mux(S == 2, (W + pk2) >> 1, W + pk1)
+            m.d.sync += [Ho.eq(ho), Wo.eq(wo), sW.eq(Mux(S == 2, W << 1, W)),
+                         Kc.eq(Mux(K > cfg.max_kernel, cfg.max_kernel, K)),
+                         Pc.eq(Mux(P > cfg.max_kernel, cfg.max_kernel, P))]
+            div_gi.start(cin, G)
+            div_go.start(cout, G)
+            m.d.sync += [cin_m1.eq(Mux(cin == 0, 0, cin - 1)), K_m1.eq(Mux(K == 0, 0, K - 1))]
+        with m.If(dsel[1]):
+            wc = Mux(pool, Wo & ~1, Wo)
+            m.d.sync += [Hc.eq(Mux(pool, Ho & ~1, Ho)), Wc.eq(wc),
+                         Hout.eq(Mux(pool, Ho >> 1, Ho)), Wout.eq(Mux(pool, Wo >> 1, Wo))]
+            div_br.start(cfg.acc_depth, wc)
+            m.d.sync += [KK.eq(Kc * Kc), KCin.eq(Kc * cin), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0),
+                         tr_dkhW.eq(0)]
+            m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN))]
+        with m.If(window(0, 16)[1]):  # cycles 1 .. 16
+            div_gi.step()
+            div_go.step()
+        with m.If(window(1, 16)[1]):  # cycles 2 .. 17
+            div_br.step()
+        with m.If(dsel[2]):
+            # KR = floor(N / KCin) (at most N): k * KCin <= N as KCin <= N // k, a compare
+            # with a constant per k rather than a product and a compare
+            kr = sum((Mux(KCin <= N // k, 1, 0) for k in range(1, N + 1)), Const(0, 8))
+            m.d.sync += [KR.eq(kr), PW.eq(Pc * W), KW1.eq((Kc - 1) * W), dKW.eq(W - (K - 1)),
+                         rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)),
+                         Wc_m2.eq(Wc - 2), wc_one.eq(Wc == 1)]
+        with m.If(dsel[3]):
+            # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
+            # whenever the layer is valid)
+            nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
+            m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), KRW.eq(KR[:KRB] * W), KRKC.eq(KR[:KRB] * KCin),
+                         tiles_notri.eq((cin + N - 1) >> LOGN),
+                         sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
+        with m.If(dsel[4]):
+            m.d.sync += kb_last.eq((nq_tap[:KB] - 1) * KR[:KRB])
+        with m.If(dsel[5]):
+            m.d.sync += lastKC.eq((Kc - kb_last)[:KB] * KCin)
+        # the large products by shift and add (H * W from cycle 0, Hout * Wout and Hc * Wc
+        # from 2; 16 cycles each) and along the dividers (Horner: q * x, a step behind)
+        serial_mul(HW, W, H, 0, C16)
+        serial_mul(HWo, Wout, Hout, 2, C16)
+        serial_mul(HcWc, Wc, Hc, 2, C16)
+        horner(n_in_q, div_gi, gi, 1)
+        horner(n_out_q, div_go, go, 1)
+        horner(BRsW_q, div_br, sW, 2)
+        horner(BRWo_q, div_br, Wout, 2)
+        horner(BRWc_q, div_br, Wc, 2)
+        with m.If(dsel[7]):
+            # the shape checks that need neither the dividers nor the large products
+            conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
+            m.d.sync += shape_a.eq(
+                (K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
+                (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
+                (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
+                (image & ((cin > ICH) | (KCin > N))) |
+                (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))))
+        # words read and written: H*W (valid at 17) and Hout*Wout (19), clamped, times
+        # the channel tiles
+        # (src_end > act_depth is in_words > src_room: the rooms from cycle 4)
+        with m.If(dsel[4]):
+            m.d.sync += [src_room.eq(Mux(src_base > cfg.act_depth, -1, cfg.act_depth - src_base[:RB])),
+                         dst_room.eq(Mux(dst_base > cfg.act_depth, -1, cfg.act_depth - dst_base[:RB])),
+                         prm_room.eq(Mux(p_base > cfg.prm_depth, -1, cfg.prm_depth - p_base[:RB]))]
+        with m.If(dsel[17]):
+            m.d.sync += HW_c.eq(clamp(HW))
+        with m.If(dsel[18]):
+            m.d.sync += [pp.eq(tin_c * HW_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(in_pp)]
+            m.d.sync += dKH.eq(HW - KW1 - (K - 1))
+        with m.If(dsel[19]):
+            m.d.sync += [in_words.eq(sum(pp << (PB * k) for k, pp in enumerate(in_pp))),
+                         HWo_c.eq(clamp(HWo)), n_out_t.eq((n_out + N - 1) >> LOGN)]
+        with m.If(dsel[20]):
+            m.d.sync += [pp.eq(tout_c * HWo_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(out_pp)]
+        with m.If(dsel[21]):
+            m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
+        with m.If(dsel[22]):
+            # the shape checks on the large products, after every other check
+            m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) |
+                                   ((kind == KIND_CONV) & (out_words > dst_room)) |
+                                   (n_out_t > prm_room))
+        # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
+        for r in range(N):
+            with m.If(dsel[2 + r]):
+                m.d.sync += [r_dkh[r].eq(tr_dkh), r_kw[r].eq(tr_kw), r_ch[r].eq(tr_ch), r_dkhW[r].eq(tr_dkhW)]
+            with m.If(dsel[3 + r]):
+                m.d.sync += [r_off[r].eq(r_dkhW[r] + r_kw[r]), r_hmd[r].eq(H - r_dkh[r]),
+                             r_xlo[r].eq(-r_kw[r]), r_xhi[r].eq(W - r_kw[r])]
+        m.d.sync += tr_step.eq(dsel[1:1 + N].any())  # cycles 2 .. N + 1
+        with m.If(dsel[17]):
+            m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q)]
+        with m.If(dsel[18]):
+            m.d.sync += [n_in.eq(Mux(image, cin, n_in_q)),
+                         n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, n_out_q))]
+        with m.If(dsel[19]):
+            # BR * x with BR = q (q & ~1 under pooling) and BR' = BR >> 1 under pooling
+            q0 = div_br.q[0]
+            m.d.sync += [BRsW.eq(BRsW_q - Mux(pool & q0, sW, 0)), BRWc.eq(BRWc_q - Mux(pool & q0, Wc, 0)),
+                         BRWo.eq(Mux(pool, (BRWo_q - Mux(q0, Wout, 0)) >> 1, BRWo_q))]
+            m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
+            m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
+        with m.If(dsel[20]):
+            m.d.sync += [tiles_t[g].eq((ext_f[g] + N - 1) >> LOGN) for g in range(GM)]
+        with m.If(dsel[17]):
+            # the checks, in hw.schedule.check_layer's order: all but br's at cycle 17
+            # (the group dividers' remainders are final), the error code at 18
+            conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
+            m.d.sync += [
+                bad_desc_q.eq(Mux(conv, (src == 3) | ~((dst == BUF_A) | (dst == BUF_B)) | (src == dst),
+                                  Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))),
+                bad_groups_q.eq((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
+                                (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer))))),
+                bad_shape_q.eq(shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)))]
+        with m.If(dsel[18]):
+            br = Mux(pool, div_br.q & ~1, div_br.q)
+            m.d.sync += BR.eq(br)
+            for g in range(GM):
+                m.d.sync += [thr_out[g].eq(gs_out * g), thr_in[g].eq(gs_in * (g + 1))]
+            m.d.sync += dec_err.eq(Mux(bad_desc_q, Error.BAD_DESCRIPTOR,
+                                       Mux(bad_groups_q, Error.BAD_GROUPS,
+                                           Mux(bad_shape_q | (br == 0), Error.BAD_SHAPE, 0))))
+        with m.If(dsel[DECODE_CYCLES - 3]):
+            # the iterators' derived registers settle in the last two cycles
+            m.d.sync += cur.init() + ld.init()
         with m.FSM(name="seq"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -703,7 +892,7 @@ class Sequencer(wiring.Component):
                              H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
                              S.eq(words[3][8:16]), P.eq(words[3][16:24]), G.eq(words[3][24:32]),
                              w_base.eq(words[4]), p_base.eq(words[5]), src_base.eq(words[6]),
-                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES), dcnt.eq(0),
+                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES),
                              pk1.eq(2 * words[3][16:24] - words[3][0:8] + 1),
                              pk2.eq(2 * words[3][16:24] - words[3][0:8] + 2)]
                 w0 = words[0]
@@ -717,144 +906,12 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.next = "FETCH0"
                 with m.Else():
+                    m.d.sync += dsel.eq(1)
                     m.next = "DECODE"
                 guard()
-            with m.State("DECODE"):
-                # Every product and check gets a cycle of its own: the dividers run from cycle 0
-                # to 17 (the products with their quotients built alongside), H*W, Hout*Wout and
-                # Hc*Wc by shift and add meanwhile, the small products (3-bit K and P) and the
-                # checks scheduled around them; the tap-mode row table is built one row per
-                # cycle; the checks on the large products come last (cycle 22).
-                m.d.sync += [dcnt.eq(dcnt + 1), lcnt.eq(lcnt + 1)]
-                with m.If(dcnt == 0):
-                    ho = Mux(S == 2, (H + pk2) >> 1, H + pk1)  # ((H + 2P - K) >> (S == 2)) + 1
-                    wo = Mux(S == 2, (W + pk2) >> 1, W + pk1)
-                    m.d.sync += [Ho.eq(ho), Wo.eq(wo), sW.eq(Mux(S == 2, W << 1, W)),
-                                 Kc.eq(Mux(K > cfg.max_kernel, cfg.max_kernel, K)),
-                                 Pc.eq(Mux(P > cfg.max_kernel, cfg.max_kernel, P))]
-                    div_gi.start(cin, G)
-                    div_go.start(cout, G)
-                    m.d.sync += [cin_m1.eq(Mux(cin == 0, 0, cin - 1)), K_m1.eq(Mux(K == 0, 0, K - 1))]
-                with m.If(dcnt == 1):
-                    wc = Mux(pool, Wo & ~1, Wo)
-                    m.d.sync += [Hc.eq(Mux(pool, Ho & ~1, Ho)), Wc.eq(wc),
-                                 Hout.eq(Mux(pool, Ho >> 1, Ho)), Wout.eq(Mux(pool, Wo >> 1, Wo))]
-                    div_br.start(cfg.acc_depth, wc)
-                    div_gi.step()
-                    div_go.step()
-                    m.d.sync += [KK.eq(Kc * Kc), KCin.eq(Kc * cin), tr_ch.eq(0), tr_kw.eq(0), tr_dkh.eq(0),
-                                 tr_dkhW.eq(0)]
-                    m.d.sync += [tin_c.eq(clamp((cin + N - 1) >> LOGN)), tout_c.eq(clamp((cout + N - 1) >> LOGN))]
-                with m.If((dcnt >= 2) & (dcnt <= 16)):
-                    div_gi.step()
-                    div_go.step()
-                with m.If((dcnt >= 2) & (dcnt <= 17)):
-                    div_br.step()
-                with m.If(dcnt == 2):
-                    # KR = floor(N / KCin) (at most N): k * KCin <= N as KCin <= N // k, a compare
-                    # with a constant per k rather than a product and a compare
-                    kr = sum((Mux(KCin <= N // k, 1, 0) for k in range(1, N + 1)), Const(0, 8))
-                    m.d.sync += [KR.eq(kr), PW.eq(Pc * W), KW1.eq((Kc - 1) * W), dKW.eq(W - (K - 1)),
-                                 rowjump.eq(sW - Mux(S == 2, (Wc - 1) << 1, Wc - 1)),
-                                 Wc_m2.eq(Wc - 2), wc_one.eq(Wc == 1)]
-                with m.If(dcnt == 3):
-                    # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
-                    # whenever the layer is valid)
-                    nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
-                    m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), KRW.eq(KR[:KRB] * W), KRKC.eq(KR[:KRB] * KCin),
-                                 tiles_notri.eq((cin + N - 1) >> LOGN),
-                                 sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
-                with m.If(dcnt == 4):
-                    m.d.sync += kb_last.eq((nq_tap[:KB] - 1) * KR[:KRB])
-                with m.If(dcnt == 5):
-                    m.d.sync += lastKC.eq((Kc - kb_last)[:KB] * KCin)
-                # the large products by shift and add (H * W from cycle 0, Hout * Wout and Hc * Wc
-                # from 2; 16 cycles each) and along the dividers (Horner: q * x, a step behind)
-                serial_mul(HW, W, H, 0, C16)
-                serial_mul(HWo, Wout, Hout, 2, C16)
-                serial_mul(HcWc, Wc, Hc, 2, C16)
-                horner(n_in_q, div_gi, gi, 1)
-                horner(n_out_q, div_go, go, 1)
-                horner(BRsW_q, div_br, sW, 2)
-                horner(BRWo_q, div_br, Wout, 2)
-                horner(BRWc_q, div_br, Wc, 2)
-                with m.If(dcnt == 7):
-                    # the shape checks that need neither the dividers nor the large products
-                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
-                    m.d.sync += shape_a.eq(
-                        (K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
-                        (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
-                        (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
-                        (image & ((cin > ICH) | (KCin > N))) |
-                        (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))))
-                # words read and written: H*W (valid at 17) and Hout*Wout (19), clamped, times
-                # the channel tiles
-                # (src_end > act_depth is in_words > src_room: the rooms from cycle 4)
-                with m.If(dcnt == 4):
-                    m.d.sync += [src_room.eq(Mux(src_base > cfg.act_depth, -1, cfg.act_depth - src_base[:RB])),
-                                 dst_room.eq(Mux(dst_base > cfg.act_depth, -1, cfg.act_depth - dst_base[:RB])),
-                                 prm_room.eq(Mux(p_base > cfg.prm_depth, -1, cfg.prm_depth - p_base[:RB]))]
-                with m.If(dcnt == 17):
-                    m.d.sync += HW_c.eq(clamp(HW))
-                with m.If(dcnt == 18):
-                    m.d.sync += [pp.eq(tin_c * HW_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(in_pp)]
-                    m.d.sync += dKH.eq(HW - KW1 - (K - 1))
-                with m.If(dcnt == 19):
-                    m.d.sync += [in_words.eq(sum(pp << (PB * k) for k, pp in enumerate(in_pp))),
-                                 HWo_c.eq(clamp(HWo)), n_out_t.eq((n_out + N - 1) >> LOGN)]
-                with m.If(dcnt == 20):
-                    m.d.sync += [pp.eq(tout_c * HWo_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(out_pp)]
-                with m.If(dcnt == 21):
-                    m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
-                with m.If(dcnt == 22):
-                    # the shape checks on the large products, after every other check
-                    m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) |
-                                           ((kind == KIND_CONV) & (out_words > dst_room)) |
-                                           (n_out_t > prm_room))
-                # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
-                for r in range(N):
-                    with m.If(dcnt == 2 + r):
-                        m.d.sync += [r_dkh[r].eq(tr_dkh), r_kw[r].eq(tr_kw), r_ch[r].eq(tr_ch), r_dkhW[r].eq(tr_dkhW)]
-                    with m.If(dcnt == 3 + r):
-                        m.d.sync += [r_off[r].eq(r_dkhW[r] + r_kw[r]), r_hmd[r].eq(H - r_dkh[r]),
-                                     r_xlo[r].eq(-r_kw[r]), r_xhi[r].eq(W - r_kw[r])]
-                m.d.sync += tr_step.eq((dcnt >= 1) & (dcnt < 1 + N))
-                with m.If(dcnt == 17):
-                    m.d.sync += [gs_in.eq(div_gi.q), gs_out.eq(div_go.q)]
-                with m.If(dcnt == 18):
-                    m.d.sync += [n_in.eq(Mux(image, cin, n_in_q)),
-                                 n_out.eq(Mux(kind == KIND_CLASSIFIER, cout, n_out_q))]
-                with m.If(dcnt == 19):
-                    # BR * x with BR = q (q & ~1 under pooling) and BR' = BR >> 1 under pooling
-                    q0 = div_br.q[0]
-                    m.d.sync += [BRsW.eq(BRsW_q - Mux(pool & q0, sW, 0)), BRWc.eq(BRWc_q - Mux(pool & q0, Wc, 0)),
-                                 BRWo.eq(Mux(pool, (BRWo_q - Mux(q0, Wout, 0)) >> 1, BRWo_q))]
-                    m.d.sync += [ext_c[g].eq(_min(n_in, thr_in[g])) for g in range(GM)]
-                    m.d.sync += [ext_f[g].eq(_min(cin, thr_in[g])) for g in range(GM)]
-                with m.If(dcnt == 20):
-                    m.d.sync += [tiles_t[g].eq((ext_f[g] + N - 1) >> LOGN) for g in range(GM)]
-                with m.If(dcnt == 17):
-                    # the checks, in hw.schedule.check_layer's order: all but br's at cycle 17
-                    # (the group dividers' remainders are final), the error code at 18
-                    conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
-                    m.d.sync += [
-                        bad_desc_q.eq(Mux(conv, (src == 3) | ~((dst == BUF_A) | (dst == BUF_B)) | (src == dst),
-                                          Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))),
-                        bad_groups_q.eq((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
-                                        (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer))))),
-                        bad_shape_q.eq(shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)))]
-                with m.If(dcnt == 18):
-                    br = Mux(pool, div_br.q & ~1, div_br.q)
-                    m.d.sync += BR.eq(br)
-                    for g in range(GM):
-                        m.d.sync += [thr_out[g].eq(gs_out * g), thr_in[g].eq(gs_in * (g + 1))]
-                    m.d.sync += dec_err.eq(Mux(bad_desc_q, Error.BAD_DESCRIPTOR,
-                                               Mux(bad_groups_q, Error.BAD_GROUPS,
-                                                   Mux(bad_shape_q | (br == 0), Error.BAD_SHAPE, 0))))
-                with m.If(dcnt == DECODE_CYCLES - 3):
-                    # the iterators' derived registers settle in the last two cycles
-                    m.d.sync += cur.init() + ld.init()
-                with m.If(dcnt == DECODE_CYCLES - 1):
+            with m.State("DECODE"):  # its work is outside the FSM, under dsel (above)
+                m.d.sync += lcnt.eq(lcnt + 1)
+                with m.If(dsel[DECODE_CYCLES - 1]):
                     with m.If(dec_err != 0):
                         fail(dec_err)
                     with m.Elif(shape_b):
@@ -866,49 +923,18 @@ class Sequencer(wiring.Component):
             with m.State("PRELOAD"):
                 m.d.sync += lcnt.eq(lcnt + 1)
                 with m.If(ld_r == N - 1):
+                    m.d.sync += setup.eq(1)
                     m.next = "SETUP"
                 guard()
-            with m.State("SETUP"):
+            with m.State("SETUP"):  # its loads are outside the FSM, under `setup`
                 m.d.sync += lcnt.eq(lcnt + 1)
-                m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
-                             iss.eq(s_pn != 0), x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx), c_xx0.eq(s_xx),
-                             saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
-                             c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
-                             has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
-                             ld_go.eq(0), ld_adv.eq(ld_adv_row),  # ld_timer != 1 next cycle (N >= 4)
-                             c_t.eq(cur.t), c_och.eq(cur.och), c_cols.eq(cur.cols),
-                             c_rvm.eq(Cat(*[Const(r, 8) < cur.rv for r in range(N)]))]
-                for r in range(N):
-                    m.d.sync += [c_by_lo_s[r].eq(s_by_lo_s[r]), c_by_hi_s[r].eq(s_by_hi_s[r]),
-                                 xok[r].eq(s_xok[r]), x0ok[r].eq(s_xok[r]), yok[r].eq(s_yok[r]),
-                                 ar[r].eq(s_ar[r])]
-                m.d.sync += cur_adv.eq(1)
                 m.next = "STREAM"
                 guard()
-            with m.State("STREAM"):
-                m.d.sync += [since.eq(since + 1), lcnt.eq(lcnt + 1)]
-                with m.If(issuing):
-                    m.d.comb += [tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
-                                 tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
-                                 tag_in.pix.eq(since), tag_in.t.eq(c_t), tag_in.och.eq(c_och),
-                                 tag_in.cols.eq(c_cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
-                                 tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
-                    with m.If(since == Pn_m1):
-                        m.d.sync += iss.eq(0)
-                    with m.If(~x_end):  # x != Wc - 1
-                        m.d.sync += [x.eq(x + 1), x_end.eq(x == Wc_m2), xx.eq(xx + st), saddr.eq(saddr + st)]
-                        for r in range(N):
-                            m.d.sync += [ar[r].eq(ar[r] + st), xok[r].eq((xx >= bx_lo_s[r]) & (xx < bx_hi_s[r]))]
-                    with m.Else():
-                        m.d.sync += [x.eq(0), x_end.eq(wc_one), xx.eq(c_xx0), y.eq(y + 1),
-                                     yy.eq(yy + S), saddr.eq(saddr + rowjump)]
-                        for r in range(N):
-                            m.d.sync += [ar[r].eq(ar[r] + rowjump), xok[r].eq(x0ok[r]),
-                                         yok[r].eq((yy >= c_by_lo_s[r]) & (yy < c_by_hi_s[r]))]
-                        with m.If(~pool | y[0]):
-                            m.d.sync += out_row.eq(out_row + Wout)
+            with m.State("STREAM"):  # its issue steps are outside the FSM, under `issuing`
+                m.d.sync += lcnt.eq(lcnt + 1)
                 with m.If(since == per_m1):
                     with m.If(has_next):
+                        m.d.sync += setup.eq(1)
                         m.next = "SETUP"
                     with m.Else():
                         m.d.sync += drain.eq(drain_cycles(N) - 1)
