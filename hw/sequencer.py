@@ -20,6 +20,9 @@ one cycle after its event.
 Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its
 own; the chunk iterators register everything derived from their state (see ``It``); SETUP only
 copies registers; STREAM keeps its read addresses and bounds in registers stepped by addition.
+The FSM holds the transitions: DECODE's work (under ``dsel``, its cycle one-hot), SETUP's loads
+(under ``setup``) and STREAM's issue steps (under ``issuing``) are outside it, each under a
+register set with the transitions, so no state decode sits in front of their enables.
 """
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
