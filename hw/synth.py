@@ -52,8 +52,8 @@ Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or th
 exceeds the device, place and route is skipped and the report says ``does not fit: N of M
 <resource>``. Above 90 % of the LUTs in Yosys' count, nextpnr packs first (``--pack-only``, under
 a minute) and stops there with the packed count when that exceeds the device (the 16x16 on the
-85F: 85,983 of 83,640 TRELLIS_COMB), since its placer would run on for hours. A design that does not fit is a measurement: the JSON is written with
-``fits: false`` and the exit status is 0. A tool crash or timeout exits 1 (the JSON is still
+85F: 85,983 of 83,640 TRELLIS_COMB), since its placer would run on for hours. A design that
+does not fit is a measurement: the JSON is written with ``fits: false`` and the exit status is 0. A tool crash or timeout exits 1 (the JSON is still
 written, with ``status: "error"``); bad arguments exit 2.
 
 The Yosys netlist is cached per (array, family, DSP policy) under ``build/synth/`` and keyed by
@@ -648,7 +648,7 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
         return dict(summary, report=str(summary_path))
     jobs = max(1, min(len(seeds), jobs or os.cpu_count() or 1))
     # more runs than cores: each gets a share of one, so its time limit stretches by as much
-    # (three 8x8 runs on two cores took over an hour each)
+    # (8x8 runs sharing two cores with six other jobs passed the one-hour limit)
     timeout *= max(1.0, jobs / (os.cpu_count() or 1))
     argv = ["--array", array, "--device", device, "--freq", repr(freq_mhz), "--dsp", dsp, "--timeout", repr(timeout),
             "--router", router, "--placer", placer, "--out", str(out_dir), "--verilog-dir", str(verilog_dir)]
