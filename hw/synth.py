@@ -53,8 +53,9 @@ exceeds the device, place and route is skipped and the report says ``does not fi
 <resource>``. Above 90 % of the LUTs in Yosys' count, nextpnr packs first (``--pack-only``, under
 a minute) and stops there with the packed count when that exceeds the device (the 16x16 on the
 85F: 85,983 of 83,640 TRELLIS_COMB), since its placer would run on for hours. A design that
-does not fit is a measurement: the JSON is written with ``fits: false`` and the exit status is 0. A tool crash or timeout exits 1 (the JSON is still
-written, with ``status: "error"``); bad arguments exit 2.
+does not fit is a measurement: the JSON is written with ``fits: false`` and the exit status is 0.
+A tool crash or timeout exits 1 (the JSON is still written, with ``status: "error"``); bad
+arguments exit 2.
 
 The Yosys netlist is cached per (array, family, DSP policy) under ``build/synth/`` and keyed by
 a hash of its inputs, so running the same array on ECP5-25F, -45F and -85F synthesises once.
@@ -794,6 +795,28 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             rep["deep_paths"] = [p["line"] for p in paths]
             if rep["logic_depth"]:
                 log(f"[synth] deepest logic: {rep['logic_depth']['line']}")
+        tool = f"nextpnr-{dev.family}"
+        pins = []  # nextpnr's pin options, for packing and for placing
+        if pnr:
+            pins = ["--pcf-allow-unconstrained"] if dev.family == "ice40" else []
+            constraints = pin_constraints(dev)
+            if constraints:
+                lpf = work / f"{device}.lpf"
+                lpf.write_text(constraints)
+                pins += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
+        if not verdict and pnr and res["luts"] > PACK_CHECK_SHARE * dev.capacity["luts"]:
+            # near full: pack first; a packed count over the device is the verdict
+            pack_log = work / f"{stem}_pack.log"
+            log(f"[synth] {res['luts']} LUT4 of {dev.capacity['luts']}: nextpnr --pack-only first ...")
+            secs = _run_tool(tool, [*dev.pnr_args, "--json", rel(netlist), "--pack-only", "--log", rel(pack_log),
+                                    "-q", *pins], work / f"{stem}_pack.out", timeout, work)
+            rep["times_s"]["pack"] = round(secs, 1)
+            rep["files"]["pack_log"] = str(pack_log)
+            text = pack_log.read_text()
+            verdict = _pnr_overflow(text)
+            if verdict:
+                rep["resources"] = _pnr_resources(rep, dev.family, res, pnr_log_summary(text)["utilization"])
+                rep["resources_source"] = "nextpnr (packed)"
         if verdict:
             rep.update(fits=False, fit=verdict, status="does_not_fit")
             log(f"[synth] {verdict}")
@@ -803,77 +826,53 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             rep.update(fits=None, fit="not placed (--no-pnr): hard blocks and the LUT lower bound fit",
                        status="ok")
         else:
-            tool = f"nextpnr-{dev.family}"
             pnr_report = work / f"{stem}_pnr.json"
             pnr_log = work / f"{stem}_nextpnr.log"
             args = [*dev.pnr_args, "--json", rel(netlist), "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
                     "--seed", str(seed), "--placer", placer, "--router", router, "--report", rel(pnr_report), "--log", rel(pnr_log),
-                    "-q"]
+                    "-q", *pins]
             if not route:
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
-            pins = ["--pcf-allow-unconstrained"] if dev.family == "ice40" else []
-            constraints = pin_constraints(dev)
-            if constraints:
-                lpf = work / f"{device}.lpf"
-                lpf.write_text(constraints)
-                pins += ["--lpf", rel(lpf), "--lpf-allow-unconstrained"]
-            args += pins
-            packed = None
-            if res["luts"] > PACK_CHECK_SHARE * dev.capacity["luts"]:
-                pack_log = work / f"{stem}_pack.log"
-                log(f"[synth] {res['luts']} LUT4 of {dev.capacity['luts']}: nextpnr --pack-only first ...")
-                secs = _run_tool(tool, [*dev.pnr_args, "--json", rel(netlist), "--pack-only", "--log", rel(pack_log),
-                                        "-q", *pins], work / f"{stem}_pack.out", timeout, work)
-                rep["times_s"]["pack"] = round(secs, 1)
-                rep["files"]["pack_log"] = str(pack_log)
-                text = pack_log.read_text()
-                packed = _pnr_overflow(text)
-                if packed:
-                    rep["resources"] = _pnr_resources(rep, dev.family, res, pnr_log_summary(text)["utilization"])
-                    rep["resources_source"] = "nextpnr (packed)"
-                    rep.update(fits=False, fit=packed, status="does_not_fit")
-                    log(f"[synth] {packed} (after packing)")
-            if not packed:
-                log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
-                rep["files"]["nextpnr_log"] = str(pnr_log)
-                try:
-                    secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
-                except ToolError:
-                    text = pnr_log.read_text() if pnr_log.exists() else ""
-                    summary = pnr_log_summary(text)
-                    rep["pnr_log_summary"] = summary
-                    verdict = _pnr_overflow(text)
-                    if verdict is None:
-                        if summary["placed"]:
-                            # placed: it fits; keep the post-placement estimate for the report
-                            rep["fits"] = True
-                            rep["fit"] = "fits (placed; routing did not finish)"
-                            rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
-                                if summary["fmax_estimates_mhz"] else None
-                            rep["resources"] = _pnr_resources(rep, dev.family, res, summary["utilization"])
-                            rep["resources_source"] = "nextpnr (log)"
-                        raise
-                    rep.update(fits=False, fit=verdict, status="does_not_fit")
-                    log(f"[synth] {verdict}")
-                else:
-                    rep["times_s"]["nextpnr"] = round(secs, 1)
-                    pr = json.loads(pnr_report.read_text())
-                    util = pr.get("utilization", {})
-                    rep["pnr_utilization"] = util
-                    rep["resources"] = _pnr_resources(rep, dev.family, res, util)
-                    rep["resources_source"] = "nextpnr"
-                    fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
-                    if not fmax:  # --no-route: the report has no timing; the log has the estimate
-                        fmax = pnr_log_summary(pnr_log.read_text())["fmax_estimates_mhz"][-1:]
-                    rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
-                    rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
-                    rep["critical_path"] = critical_path(pr)
-                    rep.update(fits=True, fit="fits", status="ok")
-                    rep["files"]["nextpnr_report"] = str(pnr_report)
-                    log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
-                        f"{secs:.0f} s")
-                    if rep["critical_path"]:
-                        log(f"[synth] critical path: {rep['critical_path']['line']}")
+            log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
+            rep["files"]["nextpnr_log"] = str(pnr_log)
+            try:
+                secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
+            except ToolError:
+                text = pnr_log.read_text() if pnr_log.exists() else ""
+                summary = pnr_log_summary(text)
+                rep["pnr_log_summary"] = summary
+                verdict = _pnr_overflow(text)
+                if verdict is None:
+                    if summary["placed"]:
+                        # placed: it fits; keep the post-placement estimate for the report
+                        rep["fits"] = True
+                        rep["fit"] = "fits (placed; routing did not finish)"
+                        rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
+                            if summary["fmax_estimates_mhz"] else None
+                        rep["resources"] = _pnr_resources(rep, dev.family, res, summary["utilization"])
+                        rep["resources_source"] = "nextpnr (log)"
+                    raise
+                rep.update(fits=False, fit=verdict, status="does_not_fit")
+                log(f"[synth] {verdict}")
+            else:
+                rep["times_s"]["nextpnr"] = round(secs, 1)
+                pr = json.loads(pnr_report.read_text())
+                util = pr.get("utilization", {})
+                rep["pnr_utilization"] = util
+                rep["resources"] = _pnr_resources(rep, dev.family, res, util)
+                rep["resources_source"] = "nextpnr"
+                fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
+                if not fmax:  # --no-route: the report has no timing; the log has the estimate
+                    fmax = pnr_log_summary(pnr_log.read_text())["fmax_estimates_mhz"][-1:]
+                rep["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+                rep["meets_target"] = rep["fmax_mhz"] is not None and rep["fmax_mhz"] >= freq_mhz
+                rep["critical_path"] = critical_path(pr)
+                rep.update(fits=True, fit="fits", status="ok")
+                rep["files"]["nextpnr_report"] = str(pnr_report)
+                log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
+                    f"{secs:.0f} s")
+                if rep["critical_path"]:
+                    log(f"[synth] critical path: {rep['critical_path']['line']}")
     except ToolError as e:
         rep.update(status="error", error=str(e))
         raise
@@ -913,8 +912,9 @@ def main(argv=None) -> int:
                     help="ECP5 speed grade (default 6, the slowest; 8 is the fastest)")
     ap.add_argument("--router", default=DEFAULT_ROUTER, choices=ROUTERS,
                     help=f"nextpnr router (default {DEFAULT_ROUTER})")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per tool run (default 3600; --seeds stretches it by jobs / cores "
-                                                          "when the runs outnumber the cores)")
+    ap.add_argument("--timeout", type=float, default=3600.0,
+                    help="seconds per tool run (default 3600; --seeds stretches it by jobs / cores when the runs "
+                         "outnumber the cores)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default build/synth)")
     ap.add_argument("--verilog-dir", default=str(DEFAULT_VERILOG), help="Verilog folder (default build/verilog)")
     ap.add_argument("--no-cache", action="store_true", help="rerun Yosys even if the netlist is cached")
