@@ -68,7 +68,9 @@ campaign: install
 # FPGA flow (hw/synth.py): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
 # DEVICE: ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k. SYNTH_FLAGS e.g. --no-pnr, --freq 125, --dsp all,
 # --speed 8 (a -8 ECP5), --seeds 1,2,3 (a seed per core, best in ..._seeds.json),
-# --placer heap / --router router2 (nextpnr's other placer and router).
+# --placer heap / --router router2 (nextpnr's other placer and router), --design macgrid (the plain
+# int8 MAC grid of the same size, the baseline; report build/synth/macgrid_ARRAY_DEVICE.json) or
+# --design macgrid_pipelined (that grid with its products registered).
 DEVICE ?= ecp5-45k
 SYNTH_FLAGS ?=
 synth: install

@@ -449,16 +449,22 @@ class Sequencer(wiring.Component):
         # the weight word read (w_base + wchunk * N + ld_r, mod 2**32) and whether it is past the
         # weight memory: registers, set when a load starts and stepped with ld_r
         w_word, w_over = Signal(32, name="w_word"), Signal(name="w_over")
-        m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & (ld_r < ld.rv))]
+        # whether the load's row is read (ld_r < ld.rv), a register stepped with ld_r: `ld` steps
+        # only in a load's last cycle (ld_adv) and in DECODE, when no load runs, so ld.rv holds
+        # while a load runs; no compare sits between the iterator and the overflow check, which
+        # every state's guard turns into a failure's loads (a -8 worst path: ld_rv -> dsel)
+        ld_rowin = Signal(name="ld_rowin")
+        m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & ld_rowin)]
         ld_overflow = Signal()
-        m.d.comb += ld_overflow.eq(ld_active & (ld_r < ld.rv) & w_over)
+        m.d.comb += ld_overflow.eq(ld_active & ld_rowin & w_over)
         m.d.sync += [wl_valid.eq(ld_active), wl_row.eq(ld_r), wl_rv.eq(ld.rv), wl_cols.eq(ld.cols)]
 
         first_word = Signal(32)  # of the load that starts (from ld_go, or at the end of DECODE)
         m.d.comb += first_word.eq(w_base + (ld.wchunk << LOGN))
 
         def ld_start():
-            return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth)]
+            return [ld_active.eq(1), ld_r.eq(0), w_word.eq(first_word), w_over.eq(first_word >= cfg.wgt_depth),
+                    ld_rowin.eq(ld.rv != 0)]
 
         # `ld` steps with the load's last row (ld_r == N - 1) unless a load starts in that cycle:
         # a strobe registered a cycle ahead (ld_go's next value is ld_timer == 2 but in SETUP,
@@ -472,7 +478,8 @@ class Sequencer(wiring.Component):
         with m.Elif(ld_active):
             next_word = Signal(32)
             m.d.comb += next_word.eq(w_word + 1)
-            m.d.sync += [ld_r.eq(ld_r + 1), w_word.eq(next_word), w_over.eq(next_word >= cfg.wgt_depth)]
+            m.d.sync += [ld_r.eq(ld_r + 1), w_word.eq(next_word), w_over.eq(next_word >= cfg.wgt_depth),
+                         ld_rowin.eq(ld_r + 1 < ld.rv)]
             with m.If(ld_r == N - 1):
                 m.d.sync += ld_active.eq(0)
         with m.If(ld_adv):

@@ -7,6 +7,7 @@ Examples::
     python -m hw.synth --array 4x4 --device ecp5-45k --no-pnr    # Yosys only: resource counts
     python -m hw.synth --array 4x4 --device ice40-up5k
     python -m hw.synth --array 8x8 --device ecp5-45k --speed 8 --seeds 1,2,3   # best of 3 seeds
+    python -m hw.synth --design macgrid --array 8x8 --device ecp5-45k  # the plain MAC grid baseline
 
 Flow:
 
@@ -47,6 +48,11 @@ Flow:
    grade of ULX3S-class boards). ``--seeds 1,2,3`` places and routes under each seed, in
    parallel (``--jobs``), and writes ``<report>_seeds.json`` with the best seed (``run_seeds``):
    the seed alone moves the 8x8's Fmax by 10-16 MHz.
+
+The baseline (``--design macgrid``, ``hw.macgrid``): the plain int8 MAC grid of the same size,
+multiply and accumulate in one cycle, through steps 2-4 with Yosys' own DSP mapping (its
+MULT18X18D registers unused), so the accelerator's Fmax can be read against what a bare grid
+reaches on the same part, flow and options.
 
 Fit: the DSP and block-RAM counts after Yosys are exact; when one of them (or the LUT lower bound)
 exceeds the device, place and route is skipped and the report says ``does not fit: N of M
@@ -155,6 +161,10 @@ _RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="
 # rows in LUTs if the DSP blocks are too few), "requant" (only the requantizer's: every PE
 # multiplier in LUTs, so the array is not pulled onto the device's DSP rows), "all" (Yosys' own)
 DSP_POLICIES = ("datapath", "requant", "all")
+# what is synthesised: the accelerator, or the plain int8 MAC grid the issue's 85 MHz refers to
+# (hw/macgrid.py: multiply and accumulate in one cycle, Yosys' own DSP mapping), as a baseline
+# on the same flow, or that grid with its products registered (the simplest pipelining)
+DESIGNS = ("chanscale", "macgrid", "macgrid_pipelined")
 
 
 def lut_pe_rows(n: int, dsp_capacity: int) -> int:
@@ -181,20 +191,24 @@ class ToolError(RuntimeError):
 # wrapper
 
 
+def _ports(component):
+    """[(name, width, is_input)] of ``component``'s Verilog ports (clk and rst excluded); only its
+    signature is read (it is not elaborated, so it is marked as used)."""
+    component._MustUse__silence = True
+    return [(name, Shape.cast(member.shape).width, member.flow == In)
+            for name, member in component.signature.members.items()]
+
+
 def _accel_ports(cfg):
     """[(name, width, is_input)] of the accelerator's Verilog ports (clk and rst excluded)."""
     from .accel import Accelerator
     acc = Accelerator(cfg)
-    for e in (acc, getattr(acc, "_bus", None)):  # only the signature is needed: no elaboration
-        if e is not None:
-            e._MustUse__silence = True
-    ports = []
-    for name, member in acc.signature.members.items():
-        ports.append((name, Shape.cast(member.shape).width, member.flow == In))
-    return ports
+    if getattr(acc, "_bus", None) is not None:  # built with it, never elaborated here
+        acc._bus._MustUse__silence = True
+    return _ports(acc)
 
 
-def write_wrapper(cfg, top: str, path: Path, global_reset: bool = False) -> dict:
+def write_wrapper(cfg, top: str, path: Path, global_reset: bool = False, ports=None) -> dict:
     """Write the I/O-reducing wrapper around module ``top``; return its size for the report.
 
     ``global_reset`` (ECP5): the reset pin drives a DCCA, so the accelerator's reset (thousands
@@ -203,8 +217,9 @@ def write_wrapper(cfg, top: str, path: Path, global_reset: bool = False) -> dict
     (``Device.reset_pin``), whose dedicated path reaches the DCC: a DCCA driven by a fabric
     register was tried, and router2 could not always reach its input ("Failed to route arc ...
     G_CLKI_TDCC0"). The reset's path from the pin is then not a register-to-register path and
-    nextpnr does not time it. Without it the reset is a register fed by the pin."""
-    ports = _accel_ports(cfg)
+    nextpnr does not time it. Without it the reset is a register fed by the pin. ``ports``: the
+    top's ports (:func:`_ports`), by default the accelerator's for ``cfg``."""
+    ports = _accel_ports(cfg) if ports is None else ports
     ins = [(n, w) for n, w, i in ports if i]
     outs = [(n, w) for n, w, i in ports if not i]
     n_in = sum(w for _, w in ins)
@@ -581,11 +596,14 @@ def _write_json(path: Path, obj) -> None:
 
 
 def report_stem(array: str, device: str, speed: int | None, *, seed: int = 1, placer: str = DEFAULT_PLACER,
-                router: str = DEFAULT_ROUTER, pnr: bool = True, lut_map: bool = True, route: bool = True) -> str:
+                router: str = DEFAULT_ROUTER, pnr: bool = True, lut_map: bool = True, route: bool = True,
+                design: str = "chanscale") -> str:
     """The name of a run's report (without ``.json``): ``8x8_ecp5-45k``, plus ``_s8`` for a speed
     grade other than the device's, ``_seed<N>`` for a seed other than 1, the placer and router
-    when not the defaults, and ``_nopnr`` / ``_nolut`` / ``_placed`` for the shorter flows."""
-    return (f"{array}_{device}" + (f"_s{speed}" if speed != DEVICES[device].speed else "")
+    when not the defaults, and ``_nopnr`` / ``_nolut`` / ``_placed`` for the shorter flows; the
+    baseline grid's reports start with ``macgrid_``."""
+    return (("" if design == "chanscale" else f"{design}_")
+            + f"{array}_{device}" + (f"_s{speed}" if speed != DEVICES[device].speed else "")
             + ("" if seed == 1 else f"_seed{seed}")
             + ("" if placer == DEFAULT_PLACER else f"_{placer}")
             + ("" if router == DEFAULT_ROUTER else f"_{router}")
@@ -605,7 +623,8 @@ def seed_summary(reports: list) -> dict:
     timed = [r for r in rows if r["fmax_mhz"] is not None]
     best = max(timed, key=lambda r: r["fmax_mhz"]) if timed else None
     first = next((r for r in reports if r.get("array")), {})  # a seed that died early has no report
-    return dict(array=first.get("array"), device=first.get("device"), part=first.get("part"),
+    return dict(design=first.get("design"), array=first.get("array"), device=first.get("device"),
+                part=first.get("part"),
                 speed_grade=first.get("speed_grade"), target_mhz=first.get("target_mhz"),
                 placer=first.get("placer"), router=first.get("router"), runs=len(rows), timed=len(timed),
                 met=sum(1 for r in timed if r["meets_target"]),
@@ -630,7 +649,7 @@ def parse_seeds(text: str) -> list:
 def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir=DEFAULT_OUT,
               verilog_dir=DEFAULT_VERILOG, freq_mhz: float = 100.0, dsp: str = "datapath", timeout: float = 3600.0,
               router: str = DEFAULT_ROUTER, placer: str = DEFAULT_PLACER, speed: int | None = None,
-              route: bool = True, use_cache: bool = True, log=print) -> dict:
+              route: bool = True, use_cache: bool = True, design: str = "chanscale", log=print) -> dict:
     """Place and route one netlist under each of ``seeds``, ``jobs`` nextpnr runs at a time (default:
     one per core, at most one per seed); write ``<report>_seeds.json`` (:func:`seed_summary`) next
     to the seeds' own reports and return it. Yosys runs once, before the seeds (its netlist is
@@ -638,11 +657,13 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
     ``<report>.log``. A seed whose tools fail is in the summary with ``status: "error"``."""
     out_dir = Path(out_dir)
     common = dict(out_dir=out_dir, verilog_dir=verilog_dir, freq_mhz=freq_mhz, dsp=dsp, timeout=timeout,
-                  router=router, placer=placer, speed=speed, log=log)
+                  router=router, placer=placer, speed=speed, design=design, log=log)
     pre = run_synth(cfg, device, pnr=False, use_cache=use_cache, **common)  # Yosys once; validates the options
     array, spd = pre["array"], pre["speed_grade"]
-    stems = {s: report_stem(array, device, spd, seed=s, placer=placer, router=router, route=route) for s in seeds}
-    summary_path = out_dir / f"{report_stem(array, device, spd, placer=placer, router=router, route=route)}_seeds.json"
+    stems = {s: report_stem(array, device, spd, seed=s, placer=placer, router=router, route=route, design=design)
+             for s in seeds}
+    summary_path = out_dir / (report_stem(array, device, spd, placer=placer, router=router, route=route,
+                                          design=design) + "_seeds.json")
     if pre["fits"] is False:
         summary = dict(seed_summary([]), array=array, device=device, fits=False, fit=pre["fit"])
         _write_json(summary_path, summary)
@@ -652,7 +673,8 @@ def run_seeds(cfg, device: str, seeds: list, *, jobs: int | None = None, out_dir
     # (8x8 runs sharing two cores with six other jobs passed the one-hour limit)
     timeout *= max(1.0, jobs / (os.cpu_count() or 1))
     argv = ["--array", array, "--device", device, "--freq", repr(freq_mhz), "--dsp", dsp, "--timeout", repr(timeout),
-            "--router", router, "--placer", placer, "--out", str(out_dir), "--verilog-dir", str(verilog_dir)]
+            "--router", router, "--placer", placer, "--out", str(out_dir), "--verilog-dir", str(verilog_dir),
+            "--design", design]
     argv += ["--speed", str(speed)] if speed is not None else []
     argv += [] if route else ["--no-route"]
     argv += ["--yosys-key", pre["yosys_key"]]  # each seed places this netlist, or fails
@@ -683,7 +705,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
               freq_mhz: float = 100.0, dsp: str = "datapath", seed: int = 1, timeout: float = 3600.0,
               router: str = DEFAULT_ROUTER, use_cache: bool = True, lut_map: bool = True, route: bool = True,
               placer: str = DEFAULT_PLACER, speed: int | None = None, yosys_key: str | None = None,
-              log=print) -> dict:
+              design: str = "chanscale", log=print) -> dict:
     """Run the flow for ``cfg`` on ``device``; write and return the report.
 
     The report lands in ``<out_dir>/<R>x<C>_<device>.json`` (``..._nopnr.json`` with
@@ -695,11 +717,17 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
     input's hash that this run must find (the report's ``yosys_key``; :func:`run_seeds` passes
     its own to each seed): a mismatch, the sources edited since, is a :class:`ToolError` before
     any tool runs, so a seed never re-synthesises and places another netlist than its siblings.
+    ``design="macgrid"``: the plain int8 MAC grid of ``cfg.rows`` x ``cfg.rows`` cells
+    (``hw.macgrid``, the baseline) instead of the accelerator, with Yosys' own DSP mapping (its
+    point: the DSP blocks' registers unused); reports ``macgrid_<array>_<device>...json``.
+    ``"macgrid_pipelined"``: that grid with each product registered before its accumulator.
     """
     from .gen import generate
 
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
     if dsp not in DSP_POLICIES:
         raise ValueError(f"dsp must be one of {', '.join(DSP_POLICIES)}, got {dsp!r}")
     dev = DEVICES[device]
@@ -712,31 +740,40 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             raise ValueError(f"speed grade {speed} is not offered for {device} "
                              f"(ECP5: {', '.join(map(str, ECP5_SPEEDS))}; iCE40: none)")
         dev = with_speed(dev, speed)
-    if dev.family == "ice40":
-        dsp = "all"  # synth_ice40 -dsp: the UP5K's 8 SB_MAC16 are too few for any array anyway
+    if dev.family == "ice40" or design != "chanscale":
+        # synth_ice40 -dsp: the UP5K's 8 SB_MAC16 are too few for any array anyway; the baseline
+        # grids are Yosys' own DSP mapping by definition
+        dsp = "all"
     out_dir, verilog_dir = Path(out_dir), Path(verilog_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     array = f"{cfg.rows}x{cfg.cols}"
     pnr = pnr and lut_map
     stem = report_stem(array, device, dev.speed, seed=seed, placer=placer, router=router, pnr=pnr,
-                       lut_map=lut_map, route=route)
+                       lut_map=lut_map, route=route, design=design)
     report_path = out_dir / f"{stem}.json"
-    lut_rows = pe_rows_in_luts(cfg.rows, dev, dsp)
-    work = out_dir / (f"{array}_{dev.family}_{dsp}" + (f"_lutpe{lut_rows}" if lut_rows else "")
-                      + ("" if lut_map else "_nolut"))
+    lut_rows = pe_rows_in_luts(cfg.rows, dev, dsp) if design == "chanscale" else 0
+    work = out_dir / (("" if design == "chanscale" else f"{design}_") + f"{array}_{dev.family}_{dsp}"
+                      + (f"_lutpe{lut_rows}" if lut_rows else "") + ("" if lut_map else "_nolut"))
     work.mkdir(parents=True, exist_ok=True)
 
-    rep = dict(array=array, device=device, part=dev.part, family=dev.family, dsp_policy=dsp,
+    rep = dict(design=design, array=array, device=device, part=dev.part, family=dev.family, dsp_policy=dsp,
                speed_grade=dev.speed, target_mhz=freq_mhz, pnr=pnr, routed=pnr and route, lut_map=lut_map,
                seed=seed, placer=placer, router=router, status="running", fits=None, fit=None,
                resources=None, capacity=dict(dev.capacity), fmax_mhz=None, meets_target=None,
                critical_path=None, times_s={},
                tools={"yosys": _tool_version("yosys"), f"nextpnr-{dev.family}": _tool_version(f"nextpnr-{dev.family}")},
-               config=cfg.to_dict(), files={}, error=None)
+               config=cfg.to_dict() if design == "chanscale" else dict(rows=cfg.rows, cols=cfg.cols),
+               files={}, error=None)
     t_all = time.time()
     try:
         t = time.time()
-        if dev.family == "ecp5" and dsp != "all":  # MULT18X18D instances (hw/dsp.py)
+        ports = None
+        if design != "chanscale":
+            from .macgrid import MacGrid, generate_macgrid
+            pipelined = design == "macgrid_pipelined"
+            vpath = generate_macgrid(cfg.rows, work, pipelined)
+            ports = _ports(MacGrid(cfg.rows, pipelined))
+        elif dev.family == "ecp5" and dsp != "all":  # MULT18X18D instances (hw/dsp.py)
             from .dsp import Ecp5Dsp
             vpath = generate(cfg, work, f"chanscale_{array}_ecp5", platform=Ecp5Dsp(cfg.rows, lut_rows))
         else:
@@ -744,7 +781,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         rep["times_s"]["generate"] = round(time.time() - t, 1)
         top = vpath.stem
         wpath = work / f"{WRAPPER_TOP}.v"
-        rep["wrapper"] = write_wrapper(cfg, top, wpath, global_reset=bool(dev.reset_pin))
+        rep["wrapper"] = write_wrapper(cfg, top, wpath, global_reset=bool(dev.reset_pin), ports=ports)
         log(f"[synth] {array} on {device}: Verilog {vpath} ({rep['times_s']['generate']} s)")
 
         stat_json = work / "stat.json"
@@ -891,6 +928,10 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help="array size RxC (R == C in 2..16)")
     ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
+    ap.add_argument("--design", default="chanscale", choices=DESIGNS,
+                    help="chanscale (the accelerator, default) or macgrid: the plain int8 MAC grid of the same "
+                         "size (multiply and accumulate in one cycle, Yosys' DSP mapping), the baseline; "
+                         "macgrid_pipelined: that grid with its products registered")
     ap.add_argument("--no-pnr", action="store_true", help="stop after Yosys (resource counts only)")
     ap.add_argument("--freq", type=float, default=100.0, help="clock target in MHz (default 100)")
     ap.add_argument("--dsp", default="datapath", choices=DSP_POLICIES,
@@ -945,7 +986,7 @@ def main(argv=None) -> int:
         return 2
     common = dict(out_dir=args.out, verilog_dir=args.verilog_dir, freq_mhz=args.freq, dsp=args.dsp,
                   timeout=args.timeout, router=args.router, placer=args.placer, speed=args.speed,
-                  route=not args.no_route, use_cache=not args.no_cache)
+                  route=not args.no_route, use_cache=not args.no_cache, design=args.design)
     try:
         if seeds:
             summ = run_seeds(cfg, args.device, seeds, jobs=args.jobs, **common)
@@ -958,10 +999,13 @@ def main(argv=None) -> int:
     except ValueError as e:  # an option the device does not offer (e.g. --speed on an iCE40)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    def what(array):
+        return array if args.design == "chanscale" else f"{args.design} {array}"
+
     if seeds:
         print(f"wrote {summ['report']}")
         if summ.get("fits") is False:
-            print(f"{summ['array']} on {summ['device']}: {summ['fit']}")
+            print(f"{what(summ['array'])} on {summ['device']}: {summ['fit']}")
             return 0
         for r in summ["seeds"]:
             if r["fmax_mhz"]:  # a placed-only run has no critical path
@@ -970,12 +1014,12 @@ def main(argv=None) -> int:
                 line = f"{r['status']}: {r['error'] or ''}"
             print(f"  seed {r['seed']}: {line}")
         if summ["timed"]:
-            print(f"{summ['array']} on {summ['part']}: best seed {summ['best_seed']} "
+            print(f"{what(summ['array'])} on {summ['part']}: best seed {summ['best_seed']} "
                   f"({summ['fmax_max_mhz']:.2f} MHz, report {summ['best_report']}); {summ['met']} of "
                   f"{summ['runs']} seeds meet {summ['target_mhz']:g} MHz; range {summ['fmax_min_mhz']:.2f}-"
                   f"{summ['fmax_max_mhz']:.2f} MHz, mean {summ['fmax_mean_mhz']:.2f}")
         return 1 if any(r["status"] == "error" for r in summ["seeds"]) else 0
-    print(f"{rep['array']} on {rep['device']}: " + (
+    print(f"{what(rep['array'])} on {rep['device']}: " + (
         rep["fit"] if rep["fits"] is False else
         f"{rep['resources']['luts']} LUTs, {rep['resources']['ffs']} FFs, {rep['resources']['dsp']} DSP, "
         f"{rep['resources']['bram']} BRAM" + (f", Fmax {rep['fmax_mhz']} MHz" if rep["fmax_mhz"] else "")))

@@ -282,6 +282,86 @@ def test_report_names_follow_the_options():
     assert stem("4x4", "ecp5-45k", 6, pnr=False) == "4x4_ecp5-45k_nopnr"
     assert stem("4x4", "ecp5-45k", 6, route=False) == "4x4_ecp5-45k_placed"
     assert stem("4x4", "ice40-up5k", None) == "4x4_ice40-up5k"
+    assert stem("8x8", "ecp5-45k", 8, design="macgrid") == "macgrid_8x8_ecp5-45k_s8"
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_macgrid_is_an_output_stationary_mac_grid(pipelined):
+    """The baseline grid (hw/macgrid.py), simulated: every cell's parity bit equals the parity of
+    the sum the systolic timing gives, computed here in closed form. Cell (i, j) multiplies, in
+    cycle t, the a_in[i] of cycle t - 1 - j by the b_in[j] of cycle t - 1 - i (zeros where clr
+    was 1 in that cycle), and starts from 0 the cycle after a clear's register (clr_r) is 1. The
+    pipelined grid (products registered) gives the same values a cycle later."""
+    import numpy as np
+    from amaranth.sim import Simulator
+    from hw.macgrid import MacGrid
+
+    n, cycles = 3, 24
+    rng = np.random.default_rng(7)
+    a = rng.integers(-128, 128, size=(cycles, n))
+    b = rng.integers(-128, 128, size=(cycles, n))
+    clr = np.zeros(cycles, dtype=int)
+    clr[[0, 11]] = 1
+    a_eff, b_eff = a * (1 - clr)[:, None], b * (1 - clr)[:, None]  # what enters the grid
+    dut = MacGrid(n, pipelined)
+    late = 1 if pipelined else 0
+    seen = []
+
+    async def bench(ctx):
+        for t in range(cycles):
+            ctx.set(dut.clr, int(clr[t]))
+            for k in range(n):
+                ctx.set(dut.a_in[k], int(a[t, k]))
+                ctx.set(dut.b_in[k], int(b[t, k]))
+            await ctx.tick()
+            seen.append(ctx.get(dut.par))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+    def acc(i, j, t):  # the accumulator during cycle t (after t clock edges)
+        total = 0
+        for u in range(t):  # edge at the end of cycle u
+            if u >= 1 and clr[u - 1]:  # clr_r == 1 in cycle u
+                total = 0
+            elif u - 1 - j >= 0 and u - 1 - i >= 0:
+                total += int(a_eff[u - 1 - j, i]) * int(b_eff[u - 1 - i, j])
+        return total & 0xFFFFFFFF
+
+    checked = 0
+    for t in range(2 + late, cycles + 1):  # par after edge t: the parity of acc during cycle t - 1
+        u = t - 1 - late  # (the pipelined grid's acc holds the plain one's a cycle later)
+        want = sum((bin(acc(i, j, u)).count("1") & 1) << (i * n + j) for i in range(n) for j in range(n))
+        assert seen[t - 1] == want, (t, seen[t - 1], want)
+        checked += any(acc(i, j, u) for i in range(n) for j in range(n))
+    assert checked > cycles // 2  # the sums were not all zero
+
+
+def test_macgrid_through_the_flow(tmp_path):
+    """`--design macgrid` runs the baseline through the same flow (Yosys up to LUT mapping): one
+    MULT18X18D per cell from Yosys' own mapping, its own report name and work folder, and the
+    command line names it."""
+    cfg = parse_array("4x4")
+    rep = synth.run_synth(cfg, "ecp5-45k", out_dir=tmp_path / "synth", verilog_dir=tmp_path / "verilog",
+                          pnr=False, lut_map=False, design="macgrid", log=lambda *a: None)
+    assert rep["status"] == "ok" and rep["design"] == "macgrid" and rep["dsp_policy"] == "all", rep
+    # one MULT18X18D per cell; every cell keeps its operand, accumulator and parity registers
+    assert rep["resources"]["dsp"] == 16 and rep["resources"]["ffs"] >= 16 * (8 + 8 + 32 + 1), rep["resources"]
+    assert (tmp_path / "synth" / "macgrid_4x4_ecp5-45k_nopnr_nolut.json").exists()
+    assert (tmp_path / "synth" / "macgrid_4x4_ecp5_all_nolut" / "macgrid_4x4.v").exists()
+    assert rep["config"] == dict(rows=4, cols=4)
+    p = subprocess.run([sys.executable, "-m", "hw.synth", "--design", "macgrid", "--array", "4x4", "--no-pnr",
+                        "--no-lut-map", "--out", str(tmp_path / "cli")], cwd=REPO, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0 and "macgrid 4x4 on ecp5-45k" in p.stdout, (p.returncode, p.stdout, p.stderr)
+    piped = synth.run_synth(cfg, "ecp5-45k", out_dir=tmp_path / "synth", pnr=False, lut_map=False,
+                            design="macgrid_pipelined", log=lambda *a: None)
+    assert piped["resources"]["dsp"] == 16 and piped["resources"]["ffs"] >= rep["resources"]["ffs"] + 16 * 16
+    assert (tmp_path / "synth" / "macgrid_pipelined_4x4_ecp5-45k_nopnr_nolut.json").exists()
+    with pytest.raises(ValueError, match="design must be one of"):
+        synth.run_synth(cfg, "ecp5-45k", out_dir=tmp_path / "x", pnr=False, design="grid", log=lambda *a: None)
 
 
 def test_seed_summary_ranks_the_seeds():
