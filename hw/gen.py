@@ -22,6 +22,23 @@ from .params import array_from_cli
 from .schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
 
 
+def write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` (its folder made if needed): complete or not at all, through a
+    temporary file in the same folder that replaces ``path``; an ordinary 0644 file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None,
              platform=None) -> Path:
     """Write ``<name>.v`` and ``<name>.json``; returns the Verilog path. Files appear complete or
@@ -37,13 +54,8 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
                 target="portable" if platform is None else repr(platform),
                 clock="clk", reset="rst (synchronous, active high)", bus="s_axil_* (AXI4-Lite slave)",
                 generate_seconds=round(time.time() - t, 1))
-    for suffix, body in ((".v", text), (".json", json.dumps(meta, indent=2))):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=suffix + ".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(body)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / (name + suffix))
-    return out / (name + ".v")
+    write_text(out / (name + ".json"), json.dumps(meta, indent=2))
+    return write_text(out / (name + ".v"), text)
 
 
 def main(argv=None) -> int:

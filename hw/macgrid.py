@@ -30,14 +30,14 @@ would each be a copy of one of its bits, and Yosys merges equal flip-flops acros
 design (the rows' and columns' chains would collapse into that shift register).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 from amaranth import Module, Mux, Signal, signed
 from amaranth.back import verilog
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .gen import write_text
 
 __all__ = ["MacGrid", "generate_macgrid"]
 
@@ -81,16 +81,8 @@ class MacGrid(wiring.Component):
         return m
 
 
-def generate_macgrid(n: int, out_dir, pipelined: bool = False) -> Path:
-    """Write ``macgrid[_pipelined]_<n>x<n>.v`` into ``out_dir`` (complete or not at all); return
-    its path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"macgrid{'_pipelined' if pipelined else ''}_{n}x{n}"
-    text = verilog.convert(MacGrid(n, pipelined), name=name, emit_src=False)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=".v.tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out / f"{name}.v")
-    return out / f"{name}.v"
+def generate_macgrid(grid: MacGrid, out_dir) -> Path:
+    """Write ``grid``'s Verilog, ``macgrid[_pipelined]_<n>x<n>.v``, into ``out_dir`` (complete or
+    not at all); return its path."""
+    name = f"macgrid{'_pipelined' if grid.pipelined else ''}_{grid.n}x{grid.n}"
+    return write_text(Path(out_dir) / f"{name}.v", verilog.convert(grid, name=name, emit_src=False))

@@ -75,7 +75,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -586,13 +585,13 @@ def _sha(*parts) -> str:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    from .gen import write_text
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def _design_prefix(design: str) -> str:
+    """What a baseline design's report and work-folder names start with ("" for the accelerator)."""
+    return "" if design == "chanscale" else f"{design}_"
 
 
 def report_stem(array: str, device: str, speed: int | None, *, seed: int = 1, placer: str = DEFAULT_PLACER,
@@ -602,8 +601,7 @@ def report_stem(array: str, device: str, speed: int | None, *, seed: int = 1, pl
     grade other than the device's, ``_seed<N>`` for a seed other than 1, the placer and router
     when not the defaults, and ``_nopnr`` / ``_nolut`` / ``_placed`` for the shorter flows; the
     baseline grid's reports start with ``macgrid_``."""
-    return (("" if design == "chanscale" else f"{design}_")
-            + f"{array}_{device}" + (f"_s{speed}" if speed != DEVICES[device].speed else "")
+    return (_design_prefix(design) + f"{array}_{device}" + (f"_s{speed}" if speed != DEVICES[device].speed else "")
             + ("" if seed == 1 else f"_seed{seed}")
             + ("" if placer == DEFAULT_PLACER else f"_{placer}")
             + ("" if router == DEFAULT_ROUTER else f"_{router}")
@@ -752,7 +750,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                        lut_map=lut_map, route=route, design=design)
     report_path = out_dir / f"{stem}.json"
     lut_rows = pe_rows_in_luts(cfg.rows, dev, dsp) if design == "chanscale" else 0
-    work = out_dir / (("" if design == "chanscale" else f"{design}_") + f"{array}_{dev.family}_{dsp}"
+    work = out_dir / (_design_prefix(design) + f"{array}_{dev.family}_{dsp}"
                       + (f"_lutpe{lut_rows}" if lut_rows else "") + ("" if lut_map else "_nolut"))
     work.mkdir(parents=True, exist_ok=True)
 
@@ -770,9 +768,9 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         ports = None
         if design != "chanscale":
             from .macgrid import MacGrid, generate_macgrid
-            pipelined = design == "macgrid_pipelined"
-            vpath = generate_macgrid(cfg.rows, work, pipelined)
-            ports = _ports(MacGrid(cfg.rows, pipelined))
+            grid = MacGrid(cfg.rows, pipelined=design == "macgrid_pipelined")
+            vpath = generate_macgrid(grid, work)
+            ports = _ports(grid)
         elif dev.family == "ecp5" and dsp != "all":  # MULT18X18D instances (hw/dsp.py)
             from .dsp import Ecp5Dsp
             vpath = generate(cfg, work, f"chanscale_{array}_ecp5", platform=Ecp5Dsp(cfg.rows, lut_rows))
