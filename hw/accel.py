@@ -16,7 +16,7 @@ from .dsp import ecp5_dsp, reg_copy
 from .params import ArrayConfig, check_sequencer_size
 from .regmap import COUNTERS
 from .sequencer import Sequencer
-from .schedule import BUF_A, BUF_B, SRC_IMAGE
+from .schedule import BUF_A, BUF_B, READ_LATENCY, SRC_IMAGE
 
 __all__ = ["Accelerator"]
 
@@ -101,6 +101,17 @@ class Accelerator(wiring.Component):
             register next to the memory loading ``on`` (see ``window_memory``)."""
             return per_pixel if ecp5_dsp(platform) is None else reg_copy(m, f"{name}_rd_on", on, platform)
 
+        def word_register(rd, name):
+            """The read port's word in a register of its own, loading every cycle (no enable, no
+            reset): a block RAM's clock-to-output is slow (5.83 ns on an ECP5-6, more than half of
+            a 10 ns cycle), so the word goes into a flip-flop first and only then through any
+            select, mask or wire across the die (READ_LATENCY in hw/schedule.py: a read's word is
+            there two cycles after its address; a memory's output holds after a read, so the
+            register holds too while nothing is read)."""
+            q = Signal(len(rd.data), name=f"{name}_word", reset_less=True)
+            m.d.sync += q.eq(rd.data)
+            return q
+
         def window_memory(name, mem, read_addr=None, read_en=None, layer_reads=None):
             """Bus write port (byte enables) and one read port shared with the sequencer (read
             address ``read_addr``, enable ``read_en``); returns (write port, read port, owner).
@@ -110,7 +121,10 @@ class Accelerator(wiring.Component):
             memory, so its enable is one register next to the memory instead of the per-pixel
             ``read_en`` (the sequencer masks the reads it does not use: out of bounds, nothing
             issued; the bus's address holds from its capture to its read-back). The portable
-            RTL keeps the per-pixel enable, the reads the counters and the energy model count."""
+            RTL keeps the per-pixel enable, the reads the counters and the energy model count.
+
+            The read word goes through a register right behind the memory (``word_register``)
+            before anyone uses it, bus or sequencer: returns (write port, read word, owner)."""
             wr = mem.write_port(granularity=8)
             rd = mem.read_port()
             bus_addr, bus_re = getattr(bus, f"{name}_addr"), getattr(bus, f"{name}_re")
@@ -125,10 +139,11 @@ class Accelerator(wiring.Component):
                 m.d.comb += rd.addr.eq(Mux(owner, read_addr, bus_addr))
                 m.d.comb += rd.en.eq(read_en | bus_re if layer_reads is None
                                      else layer_enable(name, read_en | bus_re, ~busy | layer_reads))
-            m.d.comb += getattr(bus, f"{name}_rdata").eq(rd.data)
+            q = word_register(rd, name)
+            m.d.comb += getattr(bus, f"{name}_rdata").eq(q)
             bus_acc[name] = (counted(bus_re, f"{name}_counted_rd"),
                              counted(getattr(bus, f"{name}_wen") != 0, f"{name}_counted_wr"))
-            return wr, rd, owner
+            return wr, q, owner
 
         # image: one replica per array row, each written by the bus, row r reading replica r
         # (replica 0's read port is shared with the bus). One memory with N read ports would
@@ -140,34 +155,35 @@ class Accelerator(wiring.Component):
                                                        init=[])
             imgs.append(img)
         image_layer = seq.src_sel == SRC_IMAGE
-        img_wr0, img_rd0, _ = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0], layer_reads=image_layer)
-        m.d.comb += seq.img_data[0].eq(img_rd0.data)
+        img_wr0, img_q0, _ = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0], layer_reads=image_layer)
+        m.d.comb += seq.img_data[0].eq(img_q0)
         for r in range(1, N):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
             m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
-                         rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(rd.data),
+                         rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(word_register(rd, f"image{r}")),
                          rd.en.eq(layer_enable(f"image{r}", seq.img_re[r], image_layer))]
 
         # activations: the sequencer reads one buffer and writes the other
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
             m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
-            wr, rd, owner = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel),
+            wr, q, owner = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel),
                                           layer_reads=seq.src_sel == sel)
             with m.If(owner):
                 m.d.comb += [wr.addr.eq(seq.dst_addr), wr.data.eq(seq.dst_data),
                              wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
-            acts[sel] = rd
-        src_sel_d = Signal(2)
-        m.d.sync += src_sel_d.eq(seq.src_sel)
-        m.d.comb += seq.src_data.eq(Mux(src_sel_d == BUF_B, acts[BUF_B].data, acts[BUF_A].data))
+            acts[sel] = q
+        # the buffer the words in the registers were read from (read two cycles ago)
+        src_sel_d = [Signal(2, name=f"src_sel_d{k}") for k in range(READ_LATENCY)]
+        m.d.sync += [src_sel_d[0].eq(seq.src_sel)] + [src_sel_d[k].eq(src_sel_d[k - 1]) for k in range(1, READ_LATENCY)]
+        m.d.comb += seq.src_data.eq(Mux(src_sel_d[-1] == BUF_B, acts[BUF_B], acts[BUF_A]))
 
         m.submodules.wgt_mem = wgt = Memory(shape=unsigned(8 * N), depth=cfg.wgt_depth, init=[])
-        _, wrd, _ = window_memory("weights", wgt, seq.w_addr, seq.w_re)
-        m.d.comb += seq.w_data.eq(wrd.data)
+        _, wq, _ = window_memory("weights", wgt, seq.w_addr, seq.w_re)
+        m.d.comb += seq.w_data.eq(wq)
         m.submodules.prm_mem = prm = Memory(shape=unsigned(64 * N), depth=cfg.prm_depth, init=[])
-        _, prd, _ = window_memory("params", prm, seq.p_addr, seq.p_re)
-        m.d.comb += seq.p_data.eq(prd.data)
+        _, pq, _ = window_memory("params", prm, seq.p_addr, seq.p_re)
+        m.d.comb += seq.p_data.eq(pq)
 
         # logits: registers written by the sequencer, read through the LOGITS window
         logits = [Signal(signed(32), name=f"logit{i}") for i in range(cfg.max_classes)]

@@ -105,7 +105,8 @@ class ControlBus(wiring.Component):
     <w>_re : Out(1)
         Read enable, for one cycle per read.
     <w>_rdata : In(8 * word_bytes)
-        The entry read, valid the cycle after ``re`` (a synchronous read port).
+        The entry read, valid two cycles after ``re`` (a synchronous read port and the register
+        the top level puts behind it) and held until the next ``re``.
     bus_rd_bytes : Out(3)
         4 in the cycle an R beat completes (any response), else 0.
     bus_wr_bytes : Out(3)
@@ -466,7 +467,10 @@ class ControlBus(wiring.Component):
                                 m.d.sync += rdata.eq(grp_q[g])
                 m.next = "RRESP"
             with m.State("RWAIT"):
-                # the memories' read data (a wide entry's 4-word groups register meanwhile) ...
+                # the memories' read data, which the top level registers behind each memory ...
+                m.next = "RWAIT0"
+            with m.State("RWAIT0"):
+                # ... that register's word (a wide entry's 4-word groups register meanwhile) ...
                 m.next = "RWAIT1"
             with m.State("RWAIT1"):
                 # ... each window's addressed word, registered next to its memory ...

@@ -14,7 +14,7 @@ Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
   the next chunk's weights load into the shadow registers while this one streams.
 * DRAIN (``drain_cycles(N)``): the last pixel leaves the array, requantizer and pool stage.
 
-    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 6
+    layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 7
 
 A chunk is one weight tile (N rows x N columns) streamed over one block of output pixels; see
 ``hw/DESIGN.md`` for the tiling.
@@ -30,6 +30,9 @@ FETCH_CYCLES = 2  # the descriptor row and channel counts registered, then latch
 DECODE_CYCLES = 24  # fixed: 16-step dividers, the checks, the o-tile tables (one product per cycle)
 #                    and two cycles for the chunk iterators' registered next-state values
 REQ_LATENCY = 5  # hw.postproc.Requant pipeline depth
+READ_LATENCY = 2  # a buffer read's word is used two cycles after its address: the block RAM's
+#                   synchronous read, then a register right behind it (hw.accel), so its slow
+#                   clock-to-output ends at a flip-flop, not in the logic and wires after it
 
 
 def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
@@ -39,9 +42,9 @@ def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
 
 
 def drain_cycles(n: int) -> int:
-    """Input read (1) + array latency (2N + 2) + accumulate register (1) + requantizer +
-    pool stage (1) + write stage (1)."""
-    return 1 + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 2
+    """Input read (``READ_LATENCY``: 2) + array latency (2N + 2) + accumulate register (1) +
+    requantizer + pool stage (1) + write stage (1)."""
+    return READ_LATENCY + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 2
 
 
 @dataclass(frozen=True)

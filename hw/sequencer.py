@@ -10,9 +10,10 @@ then per chunk SETUP (1) + STREAM (max(P, N): P pixels issued, the next chunk's 
 meanwhile), then DRAIN (``drain_cycles(N)``).
 
 Pipeline of one pixel issued at cycle t (AL = ``ARRAY_LATENCY(N)`` = 2N + 2): t read activations;
-t+1 into the array; t+1+AL accumulate (+ bias on the first chunk, the accumulator memory's read
-otherwise); t+2+AL that sum registered: written back, or on the last chunk fed to the
-requantizer or written to the logits; t+2+AL+REQ_LATENCY ReLU/saturated int8 out and the 2x2
+t+1 their words registered behind the memories (``READ_LATENCY`` = 2); t+2 into the array;
+t+2+AL accumulate (+ bias on the first chunk, the accumulator memory's read
+otherwise); t+3+AL that sum registered: written back, or on the last chunk fed to the
+requantizer or written to the logits; t+3+AL+REQ_LATENCY ReLU/saturated int8 out and the 2x2
 pool's x max (x pairs in the stream, the line buffer's write); one cycle later its y max against
 the line buffer and the write of the output word. Counter increments are registered: each lands
 one cycle after its event.
@@ -34,7 +35,7 @@ from .params import check_sequencer_size
 from .postproc import Requant
 from .regmap import Error
 from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, FETCH_CYCLES, KIND_CLASSIFIER, KIND_CONV,
-                       REQ_LATENCY, SRC_IMAGE, drain_cycles)
+                       READ_LATENCY, REQ_LATENCY, SRC_IMAGE, drain_cycles)
 
 __all__ = ["Sequencer"]
 
@@ -145,7 +146,11 @@ class Sequencer(wiring.Component):
         m.submodules.array = arr = SystolicArray(N)
         m.submodules.requant = req = Requant(N)
         assert req.latency == REQ_LATENCY and arr.latency == ARRAY_LATENCY(N)
-        AL = arr.latency
+        # tags[k] is a pixel's tag k + 1 cycles after its issue: the array takes it at tag
+        # READ_LATENCY - 1 (its words registered behind the memories) and its sums come out at
+        # tag AO
+        AI = READ_LATENCY - 1
+        AO = AI + arr.latency
 
         m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(32 * N), depth=cfg.acc_depth, init=[])
         m.submodules.line_mem = line_mem = Memory(shape=unsigned(8 * N), depth=cfg.line_depth, init=[])
@@ -442,10 +447,17 @@ class Sequencer(wiring.Component):
         # timer's other loads, N in SETUP and 0 on a failure, clear it), so no compare of the timer
         # sits in front of the loader's registers (w_word, w_over, ld_r, ld_active)
         ld_go = Signal()
+        # the load's row, its valid bit and enables, as the word read for it comes out of the
+        # register behind the weight memory (READ_LATENCY cycles after the read): a stage with
+        # the row's fields (wl0_*), then one with the row check and the column enables decoded
+        wl0_valid = Signal(name="wl0_valid")
+        wl0_row = Signal(range(N), name="wl0_row")
+        wl0_rv = Signal(range(N + 1), name="wl0_rv")
+        wl0_cols = Signal(range(N + 1), name="wl0_cols")
         wl_valid = Signal(name="wl_valid")
         wl_row = Signal(range(N), name="wl_row")
-        wl_rv = Signal(range(N + 1), name="wl_rv")
-        wl_cols = Signal(range(N + 1), name="wl_cols")
+        wl_ok = Signal(name="wl_ok")  # the row is read (wl0_row < wl0_rv)
+        wl_en = Signal(N, name="wl_en")  # and its columns' enables
         # the weight word read (w_base + wchunk * N + ld_r, mod 2**32) and whether it is past the
         # weight memory: registers, set when a load starts and stepped with ld_r
         w_word, w_over = Signal(32, name="w_word"), Signal(name="w_over")
@@ -457,7 +469,10 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.w_addr.eq(w_word), self.w_re.eq(ld_active & ld_rowin)]
         ld_overflow = Signal()
         m.d.comb += ld_overflow.eq(ld_active & ld_rowin & w_over)
-        m.d.sync += [wl_valid.eq(ld_active), wl_row.eq(ld_r), wl_rv.eq(ld.rv), wl_cols.eq(ld.cols)]
+        assert READ_LATENCY == 2  # the two stages below
+        m.d.sync += [wl0_valid.eq(ld_active), wl0_row.eq(ld_r), wl0_rv.eq(ld.rv), wl0_cols.eq(ld.cols)]
+        m.d.sync += [wl_valid.eq(wl0_valid), wl_row.eq(wl0_row), wl_ok.eq(wl0_row < wl0_rv),
+                     wl_en.eq(Mux(wl0_row < wl0_rv, Cat(*[Const(c, 8) < wl0_cols for c in range(N)]), 0))]
 
         first_word = Signal(32)  # of the load that starts (from ld_go, or at the end of DECODE)
         m.d.comb += first_word.eq(w_base + (ld.wchunk << LOGN))
@@ -487,17 +502,19 @@ class Sequencer(wiring.Component):
         with m.If(ld_timer != 0):
             m.d.sync += ld_timer.eq(ld_timer - 1)
         m.d.sync += ld_go.eq(ld_timer == 2)
-        wrow_ok = Signal()
-        m.d.comb += wrow_ok.eq(wl_row < wl_rv)
         m.d.comb += [arr.w_load.eq(wl_valid), arr.w_row.eq(wl_row)]
         for c in range(N):
-            m.d.comb += [arr.w_data[c].eq(Mux(wrow_ok, self.w_data.word_select(c, 8).as_signed(), 0)),
-                         arr.w_en[c].eq(wrow_ok & (c < wl_cols))]
+            m.d.comb += [arr.w_data[c].eq(Mux(wl_ok, self.w_data.word_select(c, 8).as_signed(), 0)),
+                         arr.w_en[c].eq(wl_en[c])]
 
         # ---------------------------------------------------------------- issue state
         since = Signal(C16)  # cycles since the chunk's first issue
         Pn_m1 = Signal(C16)  # pixels in the chunk - 1
-        per_m1 = Signal(C16)  # max(P, N) - 1: STREAM length - 1
+        per_m2 = Signal(C16)  # max(P, N) - 2: STREAM length - 2
+        # STREAM's last cycle (since == max(P, N) - 1), a register set a cycle ahead (since ==
+        # per_m2; 0 from SETUP: max(P, N) - 1 >= 3), so no 16-bit compare sits in front of the
+        # transitions out of STREAM (L's -6 worst path: since -> the drain counter's enable)
+        st_last = Signal(name="st_last")
         iss = Signal()  # STREAM still issuing (since < P)
         x, y = Signal(C16, name="x"), Signal(C16, name="y")
         # x == Wc - 1 as a register, set a step ahead (x == Wc - 2 before x steps, or a one-pixel
@@ -520,6 +537,7 @@ class Sequencer(wiring.Component):
         s_left, s_saddr = Signal(32, reset_less=True, name="s_left"), Signal(32, reset_less=True, name="s_saddr")
         s_outrow = Signal(32, reset_less=True)
         s_pn, s_pn_m1 = Signal(C16, reset_less=True, name="s_pn"), Signal(C16, reset_less=True, name="s_pn_m1")
+        s_pn_m2 = Signal(C16, reset_less=True, name="s_pn_m2")
         s_macs = Signal(range(N * N + 1), reset_less=True)
         y0s = Mux(S == 2, cur.y0 << 1, cur.y0)
         m.d.sync += [s_yy.eq(y0s.as_signed() + Mux(image, 0, cur.kh) - P),
@@ -529,14 +547,14 @@ class Sequencer(wiring.Component):
                      s_outrow.eq(dst_base + cur.tHWo + cur.y0Wo),
                      s_pn.eq(Mux(BRWc < s_left, BRWc, s_left)),  # rows_b * Wc, rows_b = min(BR, Hc - y0)
                      s_macs.eq(cur.rv * cur.cols),
-                     s_pn_m1.eq(s_pn - 1)]
+                     s_pn_m1.eq(s_pn - 1), s_pn_m2.eq(s_pn - 2)]
 
         # tags travel with the pixel: issue -> array -> accumulate -> requant -> write
         tag_layout = data.StructLayout({
             "first": 1, "cfirst": 1, "clast": 1, "newot": 1, "pix": range(cfg.acc_depth),
             "t": 8, "och": C16, "cols": range(N + 1), "waddr": range(cfg.act_depth),
             "lb": range(cfg.line_depth), "xo": 1, "yo": 1})
-        depth = AL + 2 + REQ_LATENCY
+        depth = AO + 2 + REQ_LATENCY
         # the valid bits (tv: a pixel is issued) are a shift register of their own and the only
         # part with a reset: the tags' data fields are reset-less, which keeps them off the
         # reset net
@@ -589,8 +607,11 @@ class Sequencer(wiring.Component):
         x0ok = [Signal(name=f"x0ok{r}", reset_less=True) for r in range(N)]
         inb = Signal()
         rmask = Signal(N)  # rows with a real read this pixel
-        rmask_d = Signal(N)
-        m.d.sync += rmask_d.eq(rmask)
+        # the row mask, the mode and the tap-row channels as they were when the words now in
+        # the registers behind the memories were read (READ_LATENCY cycles ago)
+        rmask_dl = [Signal(N, name=f"rmask_d{k}") for k in range(READ_LATENCY)]
+        m.d.sync += [rmask_dl[0].eq(rmask)] + [rmask_dl[k].eq(rmask_dl[k - 1]) for k in range(1, READ_LATENCY)]
+        rmask_d = rmask_dl[-1]
         m.d.comb += inb.eq(xok[0] & yok[0])
 
         # saddr = src_base + (cb/N)*H*W + yy*W + xx (normal mode) or yy*W + kh_base*W + xx (tap
@@ -608,11 +629,13 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.img_re.eq(Mux(issuing & image, rmask, 0)),
                      self.src_re.eq(issuing & ~image & inb)]
 
-        # array input (cycle after issue)
-        ch_d = [Signal.like(r_ch[r], name=f"ch_d{r}") for r in range(N)]
-        m.d.sync += [ch_d[r].eq(r_ch[r]) for r in range(N)]
-        image_d = Signal()
-        m.d.sync += image_d.eq(image)
+        # array input (READ_LATENCY cycles after issue)
+        ch_dl = [[Signal.like(r_ch[r], name=f"ch_d{k}_{r}") for r in range(N)] for k in range(READ_LATENCY)]
+        image_dl = [Signal(name=f"image_d{k}") for k in range(READ_LATENCY)]
+        for k in range(READ_LATENCY):
+            m.d.sync += [ch_dl[k][r].eq(r_ch[r] if k == 0 else ch_dl[k - 1][r]) for r in range(N)]
+            m.d.sync += image_dl[k].eq(image if k == 0 else image_dl[k - 1])
+        ch_d, image_d = ch_dl[-1], image_dl[-1]
         for r in range(N):
             img_byte = Signal(8, name=f"img_byte{r}")
             if ICH == 1:
@@ -624,7 +647,7 @@ class Sequencer(wiring.Component):
                             m.d.comb += img_byte.eq(self.img_data[r].word_select(c, 8))
             val = Mux(image_d, img_byte, self.src_data.word_select(r, 8))
             m.d.comb += arr.x_in[r].eq(Mux(rmask_d[r], val.as_signed(), 0))
-        m.d.comb += [arr.x_valid.eq(tv[0]), arr.x_first.eq(tags[0].first)]
+        m.d.comb += [arr.x_valid.eq(tv[AI]), arr.x_first.eq(tags[AI].first)]
 
         # ---------------------------------------------------------------- FSM
         # DECODE's cycle as a one-hot shift register: dsel[k] is 1 in DECODE's cycle k only (FETCH
@@ -715,9 +738,10 @@ class Sequencer(wiring.Component):
         # STREAM), are here, outside the FSM, so no state decode sits in front of their enables
         # (G's worst path was seq_state -> out_row in 4 of its 6 runs). They come before the FSM,
         # so a failure's loads win, as they did inside it.
-        m.d.sync += [setup.eq(0), since.eq(since + 1)]  # since is read only in STREAM (0 at its start)
+        m.d.sync += [setup.eq(0), since.eq(since + 1), st_last.eq(since == per_m2)]  # read only in STREAM
         with m.If(setup):
-            m.d.sync += [since.eq(0), Pn_m1.eq(s_pn_m1), per_m1.eq(Mux(s_pn > N, s_pn_m1, N - 1)),
+            m.d.sync += [since.eq(0), st_last.eq(0), Pn_m1.eq(s_pn_m1),
+                         per_m2.eq(Mux(s_pn > N, s_pn_m2, N - 2)),
                          iss.eq(s_pn != 0), x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx),
                          c_xx0.eq(s_xx), saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
                          c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
@@ -942,7 +966,7 @@ class Sequencer(wiring.Component):
                 guard()
             with m.State("STREAM"):  # its issue steps are outside the FSM, under `issuing`
                 m.d.sync += lcnt.eq(lcnt + 1)
-                with m.If(since == per_m1):
+                with m.If(st_last):  # since == max(P, N) - 1
                     with m.If(has_next):
                         m.d.sync += setup.eq(1)
                         m.next = "SETUP"
@@ -969,18 +993,23 @@ class Sequencer(wiring.Component):
         # one cycle later: that sum registered, written back (not the last chunk), fed to the
         # requantizer (conv) or to the logits (classifier). A pixel's next read of the same
         # accumulator comes a chunk later (N + 1 cycles at least), long after its write.
-        pre2, pre, tA, tB = tags[AL - 2], tags[AL - 1], tags[AL], tags[AL + 1]
-        pre2_v, pre_v, tA_v, tB_v = tv[AL - 2], tv[AL - 1], tv[AL], tv[AL + 1]
-        # An o-tile's parameter word is read at its first pixel's pre2 stage (o-tile starts are
-        # N + 1 cycles apart at least, so the read port holds the word from pre to tA): its
-        # biases are latched at pre, for tA's sums; M and S at tA, for tB's requantizer. So no
-        # 512-bit register with a multiplexer in front of the accumulate adders.
+        pre4, pre2, pre, tA, tB = tags[AO - 4], tags[AO - 2], tags[AO - 1], tags[AO], tags[AO + 1]
+        pre4_v, pre2_v, pre_v, tA_v, tB_v = tv[AO - 4], tv[AO - 2], tv[AO - 1], tv[AO], tv[AO + 1]
+        # An o-tile's parameter word is read at its first pixel's pre3 stage (the address and
+        # read enable registers, p_word and p_rd, loaded at pre4: the one computed read address
+        # does not go through an adder into the block RAM), so its register
+        # behind the memory (READ_LATENCY) holds it from pre to tA (o-tile starts are N + 1
+        # cycles apart at least): its biases are latched at pre, for tA's sums; M and S at tA,
+        # for tB's requantizer. So no 512-bit register with a multiplexer in front of the
+        # accumulate adders.
         # The accumulator is read at pre2 too, and its word registered (acc_prev) at pre: the
         # block RAM's slow clock-to-output (5.8 ns on an ECP5-6) then goes straight into a
         # flip-flop, not through the accumulate adders. The pixel's previous write (tB of the
         # chunk before, N + 1 cycles earlier at least) has landed by then.
+        p_word, p_rd = Signal(32, name="p_word", reset_less=True), Signal(name="p_rd")
+        m.d.sync += [p_word.eq(p_base + pre4.t), p_rd.eq(pre4_v & pre4.newot)]
         m.d.comb += [acc_rd.addr.eq(pre2.pix), acc_rd.en.eq(pre2_v & ~pre2.cfirst),
-                     self.p_addr.eq(p_base + pre2.t), self.p_re.eq(pre2_v & pre2.newot)]
+                     self.p_addr.eq(p_word), self.p_re.eq(p_rd)]
         acc_prev = [Signal(signed(32), name=f"acc_prev{c}", reset_less=True) for c in range(N)]
         m.d.sync += [acc_prev[c].eq(acc_rd.data.word_select(c, 32).as_signed()) for c in range(N)]
         bias = [Signal(signed(32), name=f"bias{c}", reset_less=True) for c in range(N)]  # tA's o-tile
@@ -1006,11 +1035,11 @@ class Sequencer(wiring.Component):
                      self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tB.cols for c in range(N)]), 0))]
 
         # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
-        tW, tW_v = tags[AL + 1 + REQ_LATENCY], tv[AL + 1 + REQ_LATENCY]
+        tW, tW_v = tags[AO + 1 + REQ_LATENCY], tv[AO + 1 + REQ_LATENCY]
         # the valid columns as a mask register, decoded from the tag a stage before tW (the tags
         # shift every cycle), so no compare sits in front of the pool's max
         colm = Signal(N, name="colm", reset_less=True)
-        m.d.sync += colm.eq(Cat(*[Const(c, 8) < tags[AL + REQ_LATENCY].cols for c in range(N)]))
+        m.d.sync += colm.eq(Cat(*[Const(c, 8) < tags[AO + REQ_LATENCY].cols for c in range(N)]))
         yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
         for c in range(N):
             m.d.comb += yv[c].eq(Mux(colm[c], req.y[c], 0))
