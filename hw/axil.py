@@ -101,7 +101,8 @@ class ControlBus(wiring.Component):
     <w>_wdata : Out(8 * word_bytes)
         The AXI write data repeated across the entry; only bytes enabled by ``wen`` count.
     <w>_wen : Out(word_bytes)
-        Byte write enables, for one cycle per write (always 0 for read-only windows).
+        Byte write enables, for one cycle per write, the cycle after the FSM's WRITE state (a
+        register; always 0 for read-only windows).
     <w>_re : Out(1)
         Read enable, for one cycle per read.
     <w>_rdata : In(8 * word_bytes)
@@ -396,9 +397,21 @@ class ControlBus(wiring.Component):
                 with m.If(hit & ~reg_hit & ~self.busy):
                     on_window(w, wen_bytes)
 
+        # Each window's byte enables are a register (``<w>_wen_q``), loaded in WRITE and cleared
+        # the cycle after: the memory writes in BRESP, from a flip-flop, so neither the FSM state
+        # nor the hit and strobe decode routes into the block RAMs' write enables in one cycle.
+        # The entry and write data registers hold from capture until the next transaction.
+        wen_q = {}
+        for w, *_ in win:
+            if w.access == "rw":
+                p = w.name.lower()
+                wen_q[p] = Signal(w.word_bytes, name=f"{p}_wen_q")
+                m.d.sync += wen_q[p].eq(0)
+                m.d.comb += getattr(self, f"{p}_wen").eq(wen_q[p])
+
         def write_window(w, wen_bytes):
             if w.access == "rw":
-                m.d.comb += getattr(self, f"{w.name.lower()}_wen").eq(wen_bytes)
+                m.d.sync += wen_q[w.name.lower()].eq(wen_bytes)
 
         def read_reg():
             m.d.comb += read_to_reg2.eq(1)

@@ -22,6 +22,7 @@ class Requant(wiring.Component):
         y = (acc * m + (1 << (s - 1) if s > 0 else 0)) >> s     (arithmetic shift, >= 48 bits)
         y = max(y, 0) if relu
         y = clamp(y, -128, 127)
+        y = 0 if zero (the lane's mask bit)
 
     ``m`` is the positive 16-bit multiplier (1..65535; 0 gives 0), ``s`` the shift 0..47.
     Shifts 48..63 (never produced by the export) are treated as 47.
@@ -33,11 +34,13 @@ class Requant(wiring.Component):
     rounding constant, stage 4 shifts by whole bytes, stage 5 selects the result's 8 bits and
     applies ReLU and saturation (a mask compare; no barrel shifter). A vector presented with
     ``valid`` at cycle ``t`` appears on ``y`` with ``y_valid`` at ``t + 5``; ``y`` is meaningful
-    only while ``y_valid``. The data registers have no enable: every stage loads every cycle
+    only while ``y_valid``. A lane whose ``zero`` bit is set with the vector gives 0 (the
+    sequencer's column mask, applied in stage 5's priority select, so ``y`` is the masked value
+    straight from a register). The data registers have no enable: every stage loads every cycle
     (bubbles included), so no valid bit fans out to the lanes' hundreds of data flip-flops (on
     an FPGA such an enable is a net of ~70 loads per lane on general routing, in the output
-    stage where routing is scarcest); only the valid bits and the ReLU flag travel as a control
-    pipeline.
+    stage where routing is scarcest); only the valid bits, the ReLU flag and the ``zero`` mask
+    travel as a control pipeline.
 
     Parameters
     ----------
@@ -56,6 +59,8 @@ class Requant(wiring.Component):
         Apply ReLU to every lane.
     valid : In(1)
         The inputs are a vector to requantize.
+    zero : In(n)
+        Lanes to output as 0 (0: none).
     y : Out(ArrayLayout(signed(8), n))
         int8 results.
     y_valid : Out(1)
@@ -76,6 +81,7 @@ class Requant(wiring.Component):
             "s": In(data.ArrayLayout(unsigned(6), n)),
             "relu": In(1),
             "valid": In(1),
+            "zero": In(n),
             "y": Out(data.ArrayLayout(signed(8), n)),
             "y_valid": Out(1),
         })
@@ -101,6 +107,8 @@ class Requant(wiring.Component):
                      valid5.eq(valid4)]
         m.d.comb += self.y_valid.eq(valid5)
         m.d.sync += [relu1.eq(self.relu), relu2.eq(relu1), relu3.eq(relu2), relu4.eq(relu3)]
+        zero1, zero2, zero3, zero4 = (Signal(self._n, name=f"zero{k}", reset_less=True) for k in range(1, 5))
+        m.d.sync += [zero1.eq(self.zero), zero2.eq(zero1), zero3.eq(zero2), zero4.eq(zero3)]
 
         for i in range(self._n):
             # Stage 1: acc * m in two halves, acc = hi * 2**17 + lo (lo the unsigned low 17 bits,
@@ -151,7 +159,7 @@ class Requant(wiring.Component):
             ones = Cat(*[~hi[k] | coarse[k] for k in range(len(coarse))]).all()
             zeros = Cat(*[~hi[k] | ~coarse[k] for k in range(len(coarse))]).all()
             y = Signal(signed(8), name=f"y_{i}", reset_less=True)
-            with m.If(relu4 & sign):
+            with m.If((relu4 & sign) | zero4[i]):
                 m.d.sync += y.eq(0)
             with m.Elif(ones | zeros):
                 m.d.sync += y.eq(coarse.bit_select(fine, 8))

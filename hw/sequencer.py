@@ -13,9 +13,10 @@ Pipeline of one pixel issued at cycle t (AL = ``ARRAY_LATENCY(N)`` = 2N + 2): t 
 t+1 their words registered behind the memories (``READ_LATENCY`` = 2); t+2 into the array;
 t+2+AL accumulate (+ bias on the first chunk, the accumulator memory's read
 otherwise); t+3+AL that sum registered: written back, or on the last chunk fed to the
-requantizer or written to the logits; t+3+AL+REQ_LATENCY ReLU/saturated int8 out and the 2x2
-pool's x max (x pairs in the stream, the line buffer's write); one cycle later its y max against
-the line buffer and the write of the output word. Counter increments are registered: each lands
+requantizer or written to the logits; t+3+AL+REQ_LATENCY ReLU/saturated int8 out (the columns
+past the o-tile's last zeroed in the requantizer) and the 2x2 pool's x max (x pairs in the
+stream); one cycle later the line buffer's write of the x max, its y max against the line buffer
+and the write of the output word. Counter increments are registered: each lands
 one cycle after its event.
 
 Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its
@@ -156,8 +157,8 @@ class Sequencer(wiring.Component):
         m.submodules.line_mem = line_mem = Memory(shape=unsigned(8 * N), depth=cfg.line_depth, init=[])
         acc_rd = acc_mem.read_port()
         acc_wr = acc_mem.write_port()
-        line_rd = line_mem.read_port()
         line_wr = line_mem.write_port()
+        line_rd = line_mem.read_port(transparent_for=(line_wr,))
 
         # ---------------------------------------------------------------- run state
         j = Signal(8)  # descriptor running
@@ -1028,30 +1029,34 @@ class Sequencer(wiring.Component):
             m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], acc_prev[c]))
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
+        # the columns past the o-tile's last are zeroed in the requantizer's last stage, so its
+        # output register is the masked value (no mask between it and the pool's max)
         m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB_v & ~tB.clast),
-                     req.relu.eq(relu), req.valid.eq(tB_v & tB.clast & (kind == KIND_CONV))]
+                     req.relu.eq(relu), req.valid.eq(tB_v & tB.clast & (kind == KIND_CONV)),
+                     req.zero.eq(Cat(*[Const(c, 8) >= tB.cols for c in range(N)]))]
         cls_write = tB_v & tB.clast & (kind == KIND_CLASSIFIER)
         m.d.comb += [self.lg_base.eq(tB.och),
                      self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tB.cols for c in range(N)]), 0))]
 
         # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
         tW, tW_v = tags[AO + 1 + REQ_LATENCY], tv[AO + 1 + REQ_LATENCY]
-        # the valid columns as a mask register, decoded from the tag a stage before tW (the tags
-        # shift every cycle), so no compare sits in front of the pool's max
-        colm = Signal(N, name="colm", reset_less=True)
-        m.d.sync += colm.eq(Cat(*[Const(c, 8) < tags[AO + REQ_LATENCY].cols for c in range(N)]))
-        yv = [Signal(signed(8), name=f"yv{c}") for c in range(N)]
-        for c in range(N):
-            m.d.comb += yv[c].eq(Mux(colm[c], req.y[c], 0))
+        yv = [req.y[c] for c in range(N)]  # columns past the o-tile's last are 0 (req.zero)
         wr_conv = tW_v & tW.clast & (kind == KIND_CONV)
         hreg = [Signal(signed(8), name=f"hreg{c}", reset_less=True) for c in range(N)]
         hmax = [Mux(hreg[c] > yv[c], hreg[c], yv[c]) for c in range(N)]
         line_prev = [line_rd.data.word_select(c, 8).as_signed() for c in range(N)]
         with m.If(wr_conv & ~tW.xo):
             m.d.sync += [hreg[c].eq(yv[c]) for c in range(N)]
+        # The line buffer's write is registered (its address, word and enable a cycle after tW),
+        # so the x max does not route into the block RAM's data inputs in the same cycle. Row
+        # y+1 reads an x pair's word Wc - 1 pixels after row y's odd pixel wrote it, the same
+        # cycle when Wc = 2: the read port is transparent to the write port for that case.
+        lw_addr = Signal.like(tW.lb, name="lw_addr", reset_less=True)
+        lw_data = Signal(8 * N, name="lw_data", reset_less=True)
+        lw_en = Signal(name="lw_en")
+        m.d.sync += [lw_addr.eq(tW.lb), lw_data.eq(Cat(*hmax)), lw_en.eq(wr_conv & pool & tW.xo & ~tW.yo)]
         m.d.comb += [line_rd.addr.eq(tW.lb), line_rd.en.eq(wr_conv & pool & ~tW.xo & tW.yo),
-                     line_wr.addr.eq(tW.lb), line_wr.data.eq(Cat(*hmax)),
-                     line_wr.en.eq(wr_conv & pool & tW.xo & ~tW.yo)]
+                     line_wr.addr.eq(lw_addr), line_wr.data.eq(lw_data), line_wr.en.eq(lw_en)]
         # The output write one cycle later (a register stage, so the x max and the y max against
         # the line buffer are in different cycles): out = hmax (pool) or the requantized value.
         w_addr, w_we = Signal.like(tW.waddr, name="w_addr"), Signal(name="w_we")

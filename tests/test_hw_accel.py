@@ -99,12 +99,13 @@ def run_sim(cfg, body, vcd=None):
     return result["value"]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    """A small net: 8x8 image, conv 1->8 (pool), conv 8->8 3x3 stride 2 pad 1 (triangular), classifier."""
+def small_net(pool2: bool):
+    """A small net: 8x8 image, conv 1->8 (pool), conv 8->8 3x3 stride 2 pad 1 (triangular, pooled
+    when ``pool2``: a 2x2 map, so the pool's line buffer is read in the cycle after it is
+    written), classifier."""
     torch.manual_seed(SEED)
     cfg = NetConfig(in_size=8, groups=2, convs=(ConvSpec("c1", 8, kernel=3, padding=1, pool=True),
-                                                 ConvSpec("c2", 8, kernel=3, stride=2, padding=1, pool=False)))
+                                                 ConvSpec("c2", 8, kernel=3, stride=2, padding=1, pool=pool2)))
     net = DynNet(cfg)
     with torch.no_grad():
         for bn in net.bns:
@@ -112,7 +113,12 @@ def tiny():
             bn.running_var.uniform_(0.5, 1.5)
     rng = np.random.default_rng(SEED)
     images = rng.integers(0, 256, (16, 1, 8, 8), dtype=np.uint8)
-    return images, export(net, images, "/tmp/chanscale_tiny_export.npz")
+    return images, export(net, images, f"/tmp/chanscale_tiny_export{int(pool2)}.npz")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return small_net(pool2=False)
 
 
 ACC = ArrayConfig(rows=4, cols=4, act_depth=256, acc_depth=64, wgt_depth=512, prm_depth=16, img_depth=128,
@@ -120,7 +126,15 @@ ACC = ArrayConfig(rows=4, cols=4, act_depth=256, acc_depth=64, wgt_depth=512, pr
 
 
 def test_small_network_two_widths_bit_exact_and_cycle_exact(tiny):
-    images, ex = tiny
+    check_network(*tiny)
+
+
+def test_pooled_2x2_map_bit_exact_and_cycle_exact():
+    """conv2 pooled on its 2x2 map: the line buffer's word is read the cycle after its write."""
+    check_network(*small_net(pool2=True))
+
+
+def check_network(images, ex):
     prog = build_program(ex, ACC)
 
     async def body(drv):

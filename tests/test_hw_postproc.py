@@ -14,11 +14,12 @@ from model.golden import INT32_MAX, INT32_MIN, requantize
 LANES = 4
 
 
-def run_requant(acc, M, S, relu, valid, n=LANES):
-    """Stream vectors (acc/M/S: (T, n), relu/valid: (T,)) one per cycle; return (y (T', n),
+def run_requant(acc, M, S, relu, valid, n=LANES, zero=None):
+    """Stream vectors (acc/M/S/zero: (T, n), relu/valid: (T,)) one per cycle; return (y (T', n),
     y_valid (T',)) sampled every cycle, T' = T + latency + 2."""
     dut = Requant(n)
     T = len(valid)
+    zero = np.zeros((T, n), bool) if zero is None else zero
     T_out = T + dut.latency + 2
     y = np.zeros((T_out, n), np.int64)
     y_valid = np.zeros(T_out, bool)
@@ -31,6 +32,7 @@ def run_requant(acc, M, S, relu, valid, n=LANES):
                 ctx.set(dut.s, [int(v) for v in S[t]])
                 ctx.set(dut.relu, int(relu[t]))
                 ctx.set(dut.valid, int(valid[t]))
+                ctx.set(dut.zero, sum(1 << i for i in range(n) if zero[t, i]))
             else:
                 ctx.set(dut.valid, 0)
             out = ctx.get(dut.y)
@@ -45,8 +47,8 @@ def run_requant(acc, M, S, relu, valid, n=LANES):
     return y, y_valid, dut.latency
 
 
-def check(acc, M, S, relu, valid, seed, n=LANES):
-    y, y_valid, lat = run_requant(acc, M, S, relu, valid, n)
+def check(acc, M, S, relu, valid, seed, n=LANES, zero=None):
+    y, y_valid, lat = run_requant(acc, M, S, relu, valid, n, zero)
     T = len(valid)
     want_valid = np.zeros(len(y_valid), bool)
     want_valid[lat:lat + T] = valid
@@ -55,6 +57,8 @@ def check(acc, M, S, relu, valid, seed, n=LANES):
     for t in np.flatnonzero(valid):
         S_ref = np.minimum(S[t], S_MAX)  # 48..63 are documented as 47
         want = requantize(acc[t], M[t], S_ref, bool(relu[t])).astype(np.int64)
+        if zero is not None:
+            want[zero[t]] = 0  # masked lanes (the sequencer's invalid columns) give 0
         assert np.array_equal(y[t + lat], want), (
             f"seed {seed}: cycle {t}: acc={acc[t].tolist()} M={M[t].tolist()} S={S[t].tolist()} "
             f"relu={bool(relu[t])}: got {y[t + lat].tolist()}, golden {want.tolist()}")
@@ -140,6 +144,18 @@ def test_requant_random(gaps):
     valid = rng.random(T) < 0.6 if gaps else np.ones(T, bool)
     valid[0] = True
     check(acc, M, S, relu, valid, seed)
+
+
+def test_requant_zero_mask():
+    """Lanes with their zero bit set give 0, the others the golden value, every cycle's mask its own."""
+    seed = 4300
+    rng = np.random.default_rng(seed)
+    T = 200 // LANES
+    acc, M, S, relu = random_stream(rng, T, LANES)
+    zero = rng.random((T, LANES)) < 0.4
+    valid = rng.random(T) < 0.7
+    valid[0] = True
+    check(acc, M, S, relu, valid, seed, zero=zero)
 
 
 def test_requant_parameters():
