@@ -104,7 +104,7 @@ class ControlBus(wiring.Component):
         Byte write enables, for one cycle per write, the cycle after the FSM's WRITE state (a
         register; always 0 for read-only windows).
     <w>_re : Out(1)
-        Read enable, for one cycle per read.
+        Read enable, for one cycle per read, the cycle after the FSM's READ state (a register).
     <w>_rdata : In(8 * word_bytes)
         The entry read, valid two cycles after ``re`` (a synchronous read port and the register
         the top level puts behind it) and held until the next ``re``.
@@ -409,6 +409,16 @@ class ControlBus(wiring.Component):
                 m.d.sync += wen_q[p].eq(0)
                 m.d.comb += getattr(self, f"{p}_wen").eq(wen_q[p])
 
+        # Likewise each window's read enable (``<w>_re_q``): set in READ, the memory reads in
+        # RWAITR, so the FSM state does not route into a block RAM's read enable (the weight and
+        # parameter memories' enables are the sequencer's or the bus's) in the same cycle.
+        re_q = {}
+        for w, *_ in win:
+            p = w.name.lower()
+            re_q[p] = Signal(name=f"{p}_re_q")
+            m.d.sync += re_q[p].eq(0)
+            m.d.comb += getattr(self, f"{p}_re").eq(re_q[p])
+
         def write_window(w, wen_bytes):
             if w.access == "rw":
                 m.d.sync += wen_q[w.name.lower()].eq(wen_bytes)
@@ -422,7 +432,8 @@ class ControlBus(wiring.Component):
         win_q = [Signal(32, name=f"{w.name.lower()}_rd_q") for w, *_ in win]
 
         def read_window(w, wen_bytes):
-            m.d.comb += [getattr(self, f"{w.name.lower()}_re").eq(1), read_to_wait.eq(1)]
+            m.d.sync += re_q[w.name.lower()].eq(1)
+            m.d.comb += read_to_wait.eq(1)
 
         def capture(address):
             """Take the transaction's address, its hit flags and the address copies."""
@@ -467,7 +478,7 @@ class ControlBus(wiring.Component):
                 decode(read_reg, read_window)
                 m.next = "RRESP"
                 with m.If(read_to_wait):
-                    m.next = "RWAIT"
+                    m.next = "RWAITR"
                 with m.If(read_to_reg2):
                     m.next = "READ2"
             with m.State("READ2"):
@@ -479,6 +490,9 @@ class ControlBus(wiring.Component):
                             with m.Case(g):
                                 m.d.sync += rdata.eq(grp_q[g])
                 m.next = "RRESP"
+            with m.State("RWAITR"):
+                # the window's read enable register is set: its memory reads ...
+                m.next = "RWAIT"
             with m.State("RWAIT"):
                 # the memories' read data, which the top level registers behind each memory ...
                 m.next = "RWAIT0"

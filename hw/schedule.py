@@ -43,8 +43,8 @@ def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
 
 def drain_cycles(n: int) -> int:
     """Input read (``READ_LATENCY``: 2) + array latency (2N + 2) + accumulate register (1) +
-    requantizer + pool stage (1) + write stage (1)."""
-    return READ_LATENCY + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 2
+    requantizer + pool stage (1) + y max stage (1) + write stage (1): 2N + 13."""
+    return READ_LATENCY + ARRAY_LATENCY(n) + 1 + REQ_LATENCY + 3
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ t+2+AL accumulate (+ bias on the first chunk, the accumulator memory's read
 otherwise); t+3+AL that sum registered: written back, or on the last chunk fed to the
 requantizer or written to the logits; t+3+AL+REQ_LATENCY ReLU/saturated int8 out (the columns
 past the o-tile's last zeroed in the requantizer) and the 2x2 pool's x max (x pairs in the
-stream); one cycle later the line buffer's write of the x max, its y max against the line buffer
-and the write of the output word. Counter increments are registered: each lands
+stream); one cycle later the line buffer's write of the x max and its y max against the line
+buffer; one more the write of the output word (from registers). Counter increments are registered: each lands
 one cycle after its event.
 
 Timing structure (for FPGA clock rates): DECODE gives every product and check a cycle of its
@@ -1066,8 +1066,15 @@ class Sequencer(wiring.Component):
         m.d.sync += [w_val[c].eq(Mux(pool, hmax[c], yv[c])) for c in range(N)]
         m.d.sync += [w_line[c].eq(line_prev[c]) for c in range(N)]
         pooled = [Mux(w_line[c] > w_val[c], w_line[c], w_val[c]) for c in range(N)]
-        m.d.comb += [self.dst_addr.eq(w_addr), self.dst_sel.eq(dst), self.dst_we.eq(w_we),
-                     self.dst_data.eq(Mux(pool, Cat(*pooled), Cat(*w_val)))]  # pool: the layer's, steady
+        # The output word, its address and write enable in registers a cycle later still, so the
+        # y max's compare and select do not route across the die into the activation memories'
+        # data inputs in the same cycle (a cycle more per layer: drain_cycles).
+        o_addr, o_we = Signal.like(w_addr, name="o_addr", reset_less=True), Signal(name="o_we")
+        o_data = Signal(8 * N, name="o_data", reset_less=True)
+        m.d.sync += [o_addr.eq(w_addr), o_we.eq(w_we),
+                     o_data.eq(Mux(pool, Cat(*pooled), Cat(*w_val)))]  # pool: the layer's, steady
+        m.d.comb += [self.dst_addr.eq(o_addr), self.dst_sel.eq(dst), self.dst_we.eq(o_we),
+                     self.dst_data.eq(o_data)]
 
         # ---------------------------------------------------------------- counter increments
         # registered: an increment lands in its counter one cycle after the event (two for IMG_RD,
