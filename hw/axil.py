@@ -397,27 +397,22 @@ class ControlBus(wiring.Component):
                 with m.If(hit & ~reg_hit & ~self.busy):
                     on_window(w, wen_bytes)
 
-        # Each window's byte enables are a register (``<w>_wen_q``), loaded in WRITE and cleared
-        # the cycle after: the memory writes in BRESP, from a flip-flop, so neither the FSM state
-        # nor the hit and strobe decode routes into the block RAMs' write enables in one cycle.
-        # The entry and write data registers hold from capture until the next transaction.
-        wen_q = {}
-        for w, *_ in win:
-            if w.access == "rw":
-                p = w.name.lower()
-                wen_q[p] = Signal(w.word_bytes, name=f"{p}_wen_q")
-                m.d.sync += wen_q[p].eq(0)
-                m.d.comb += getattr(self, f"{p}_wen").eq(wen_q[p])
-
-        # Likewise each window's read enable (``<w>_re_q``): set in READ, the memory reads in
-        # RWAITR, so the FSM state does not route into a block RAM's read enable (the weight and
-        # parameter memories' enables are the sequencer's or the bus's) in the same cycle.
-        re_q = {}
+        # Each window's byte enables (``<w>_wen_q``) and read enable (``<w>_re_q``) are registers,
+        # set in WRITE / READ and cleared the cycle after: the memory writes in BRESP and reads in
+        # RWAITR, from a flip-flop, so neither the FSM state nor the hit and strobe decode routes
+        # into a block RAM's enables in one cycle (the weight and parameter memories' enables are
+        # the sequencer's or the bus's). The entry and write data registers hold from capture
+        # until the next transaction.
+        wen_q, re_q = {}, {}
         for w, *_ in win:
             p = w.name.lower()
-            re_q[p] = Signal(name=f"{p}_re_q")
-            m.d.sync += re_q[p].eq(0)
-            m.d.comb += getattr(self, f"{p}_re").eq(re_q[p])
+            enables = [(re_q, Signal(name=f"{p}_re_q"), "re")]
+            if w.access == "rw":
+                enables.append((wen_q, Signal(w.word_bytes, name=f"{p}_wen_q"), "wen"))
+            for regs, q, port in enables:
+                regs[p] = q
+                m.d.sync += q.eq(0)
+                m.d.comb += getattr(self, f"{p}_{port}").eq(q)
 
         def write_window(w, wen_bytes):
             if w.access == "rw":

@@ -1032,14 +1032,15 @@ class Sequencer(wiring.Component):
             m.d.sync += acc_new[c].eq(arr.p_out[c] + Mux(tA.cfirst, bias[c], acc_prev[c]))
             m.d.comb += [req.acc[c].eq(acc_new[c]), req.m[c].eq(req_m[c]), req.s[c].eq(req_s[c]),
                          self.lg_data[c].eq(acc_new[c])]
-        # the columns past the o-tile's last are zeroed in the requantizer's last stage, so its
-        # output register is the masked value (no mask between it and the pool's max)
+        # the o-tile's valid columns: the logits' write enables, and the columns past the last
+        # are zeroed in the requantizer's last stage, so its output register is the masked value
+        # (no mask between it and the pool's max)
+        col_ok = Cat(*[Const(c, 8) < tB.cols for c in range(N)])
         m.d.comb += [acc_wr.addr.eq(tB.pix), acc_wr.data.eq(Cat(*acc_new)), acc_wr.en.eq(tB_v & ~tB.clast),
                      req.relu.eq(relu), req.valid.eq(tB_v & tB.clast & (kind == KIND_CONV)),
-                     req.zero.eq(Cat(*[Const(c, 8) >= tB.cols for c in range(N)]))]
+                     req.zero.eq(~col_ok)]
         cls_write = tB_v & tB.clast & (kind == KIND_CLASSIFIER)
-        m.d.comb += [self.lg_base.eq(tB.och),
-                     self.lg_we.eq(Mux(cls_write, Cat(*[Const(c, 8) < tB.cols for c in range(N)]), 0))]
+        m.d.comb += [self.lg_base.eq(tB.och), self.lg_we.eq(Mux(cls_write, col_ok, 0))]
 
         # ---------------------------------------------------------------- pool and write (tB + REQ_LATENCY)
         tW, tW_v = tags[AO + 1 + REQ_LATENCY], tv[AO + 1 + REQ_LATENCY]
