@@ -112,6 +112,18 @@ class Accelerator(wiring.Component):
             m.d.sync += q.eq(rd.data)
             return q
 
+        def shared_address(wr, rd, addr, name=None):
+            """One address for a buffer's write port and its read port. No buffer is read and
+            written in the same cycle by different owners: the bus writes only while it owns the
+            buffer, the sequencer reads one activation buffer and writes the other. With one
+            address, Yosys maps both ports onto one port of each block RAM (read-before-write,
+            the read port's semantics); with two, it keeps the ports apart and emulates the
+            read's old data on a same-address write in logic: a write delayed a cycle, an
+            address compare and a bypass multiplexer in front of the read word (5 of the 12
+            routed 8x8 runs of rounds Q and R on the ECP5 ended their worst path there)."""
+            a = Signal(len(rd.addr), name=None if name is None else f"{name}_addr")
+            m.d.comb += [a.eq(addr), rd.addr.eq(a), wr.addr.eq(a)]
+
         def window_memory(name, mem, read_addr=None, read_en=None, layer_reads=None):
             """Bus write port (byte enables) and one read port shared with the sequencer (read
             address ``read_addr``, enable ``read_en``); returns (write port, read port, owner).
@@ -124,19 +136,21 @@ class Accelerator(wiring.Component):
             RTL keeps the per-pixel enable, the reads the counters and the energy model count.
 
             The read word goes through a register right behind the memory (``word_register``)
-            before anyone uses it, bus or sequencer: returns (write port, read word, owner)."""
+            before anyone uses it, bus or sequencer: returns (write port, read word, owner).
+
+            The write port and the read port share one address (``shared_address``)."""
             wr = mem.write_port(granularity=8)
             rd = mem.read_port()
             bus_addr, bus_re = getattr(bus, f"{name}_addr"), getattr(bus, f"{name}_re")
             # the bus writes and reads only while it owns the buffers (SLVERR otherwise)
-            m.d.comb += [wr.addr.eq(bus_addr), wr.data.eq(getattr(bus, f"{name}_wdata")),
-                         wr.en.eq(getattr(bus, f"{name}_wen"))]
+            m.d.comb += [wr.data.eq(getattr(bus, f"{name}_wdata")), wr.en.eq(getattr(bus, f"{name}_wen"))]
             owner = None
             if read_addr is None:
-                m.d.comb += [rd.addr.eq(bus_addr), rd.en.eq(bus_re)]
+                shared_address(wr, rd, bus_addr)
+                m.d.comb += rd.en.eq(bus_re)
             else:
                 owner = own(name)
-                m.d.comb += rd.addr.eq(Mux(owner, read_addr, bus_addr))
+                shared_address(wr, rd, Mux(owner, read_addr, bus_addr), name)
                 m.d.comb += rd.en.eq(read_en | bus_re if layer_reads is None
                                      else layer_enable(name, read_en | bus_re, ~busy | layer_reads))
             q = word_register(rd, name)
@@ -159,18 +173,23 @@ class Accelerator(wiring.Component):
         m.d.comb += seq.img_data[0].eq(img_q0)
         for r in range(1, N):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
-            m.d.comb += [wr.addr.eq(img_wr0.addr), wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
-                         rd.addr.eq(seq.img_addr[r]), seq.img_data[r].eq(word_register(rd, f"image{r}")),
+            shared_address(wr, rd, Mux(own(f"image{r}"), seq.img_addr[r], bus.image_addr), f"image{r}")
+            m.d.comb += [wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
+                         seq.img_data[r].eq(word_register(rd, f"image{r}")),
                          rd.en.eq(layer_enable(f"image{r}", seq.img_re[r], image_layer))]
 
-        # activations: the sequencer reads one buffer and writes the other
+        # activations: the sequencer reads one buffer and writes the other; the buffer's one
+        # address is the sequencer's write address while it is the layer's destination (a
+        # register next to the memory, a cycle behind the descriptor's field: nothing is read
+        # or written in FETCH and DECODE), else its read address
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
             m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
-            wr, q, owner = window_memory(name, mem, seq.src_addr, seq.src_re & (seq.src_sel == sel),
-                                          layer_reads=seq.src_sel == sel)
+            is_dst = reg_copy(m, f"{name}_is_dst", seq.dst_sel == sel, platform)
+            wr, q, owner = window_memory(name, mem, Mux(is_dst, seq.dst_addr, seq.src_addr),
+                                          seq.src_re & (seq.src_sel == sel), layer_reads=seq.src_sel == sel)
             with m.If(owner):
-                m.d.comb += [wr.addr.eq(seq.dst_addr), wr.data.eq(seq.dst_data),
+                m.d.comb += [wr.data.eq(seq.dst_data),
                              wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
             acts[sel] = q
         # the buffer the words in the registers were read from (read two cycles ago)
@@ -199,10 +218,13 @@ class Accelerator(wiring.Component):
         m.d.comb += bus.logits_rdata.eq(lg_rdata)
         bus_acc["logits"] = (counted(bus.logits_re, "logits_counted_rd"), 0)
 
-        # LAYER_CYCLES
+        # LAYER_CYCLES, its write registered (a cycle after STATUS.DONE for the last layer; the
+        # bus reads DONE and then the counts, each a transaction of several cycles)
+        lc_we, lc_idx, lc_val = Signal(name="lc_we"), Signal.like(seq.lc_idx, name="lc_idx"), Signal(32, name="lc_val")
+        m.d.sync += [lc_we.eq(seq.lc_we), lc_idx.eq(seq.lc_idx), lc_val.eq(seq.lc_val)]
         for jj in range(cfg.n_desc):
-            with m.If(seq.lc_we & (seq.lc_idx == jj)):
-                m.d.sync += bus.layer_cycles[jj].eq(seq.lc_val)
+            with m.If(lc_we & (lc_idx == jj)):
+                m.d.sync += bus.layer_cycles[jj].eq(lc_val)
 
         # performance counters (64 bit), cleared by CTRL.CLEAR_COUNTERS
         for name in COUNTERS:

@@ -185,10 +185,14 @@ class Sequencer(wiring.Component):
         pk1, pk2 = Signal(signed(11), name="pk1", reset_less=True), Signal(signed(11), name="pk2", reset_less=True)
         m.d.comb += self.desc_idx.eq(j)
         words = self.desc  # registered in the bus: descriptor j of the previous cycle
-        chan_j = Signal(16)  # chan[j], registered alike (read in FETCH's second cycle)
-        m.d.sync += chan_j.eq(self.chan[j])
-        image = Signal()
-        m.d.comb += image.eq(src == SRC_IMAGE)
+        # layer j's channel counts, registered alike (read in FETCH, its second cycle): the
+        # uniform width overrides the per-layer channel-count register
+        gi_now, go_now = Signal(8, name="gi_now"), Signal(8, name="go_now")
+        m.d.sync += [gi_now.eq(Mux(self.width != 0, self.width, self.chan[j][8:16])),
+                     go_now.eq(Mux(self.width != 0, self.width, self.chan[j][0:8]))]
+        # src == SRC_IMAGE as a register of its own, loaded with src in FETCH (one of the most
+        # read flags: no compare in front of its ~100 loads)
+        image = Signal(name="image")
 
         # derived in DECODE
         Ho, Wo, Hc, Wc, Hout, Wout = (Signal(C16, name=n_, reset_less=True)
@@ -205,6 +209,7 @@ class Sequencer(wiring.Component):
         n_in, n_out = Signal(C16, reset_less=True, name="n_in"), Signal(C16, reset_less=True, name="n_out")
         KR = Signal(8, reset_less=True, name="KR")
         nq_tap = Signal(8, reset_less=True, name="nq_tap")
+        kq_lt = Signal(cfg.max_kernel, reset_less=True, name="kq_lt")  # KR * q < K, q = 0 .. max_kernel - 1
         KCin = Signal(C16, reset_less=True, name="KCin")
         dec_err = Signal(4)
         thr_out = [Signal(C16 + 4, name=f"thr_out{g}", reset_less=True) for g in range(GM)]  # g * gs_out
@@ -265,7 +270,11 @@ class Sequencer(wiring.Component):
         src_room, dst_room, prm_room = (Signal(signed(RB), name=n_, reset_less=True)
                                         for n_ in ("src_room", "dst_room", "prm_room"))
         n_out_t = Signal(C16, reset_less=True)  # ceil(n_out / N): the o-tiles' parameter entries
-        shape_a, shape_b = Signal(name="shape_a"), Signal(name="shape_b")
+        shape_a = Signal(2, name="shape_a")  # DECODE cycle 7's checks, in two halves (ORed at 17)
+        # DECODE's verdict, registered in its second-to-last cycle: fail (and the code) or go on,
+        # so one register enables a failure's loads in the last cycle, not the code compare and
+        # the large products' checks (R's -6 seed-1 worst path, shape_b -> iss)
+        dfail, dcode = Signal(name="dfail"), Signal(4, name="dcode")
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_, reset_less=True)
                                            for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
@@ -293,31 +302,43 @@ class Sequencer(wiring.Component):
         # o-tile tables: the o-tile whose outputs end below ``lim`` (exclusive) has its last
         # channel in the group g with thr_out[g] < lim <= thr_out[g+1]; thr_out[g] < n_out (and
         # < cout) are decode-time constants, so the select is one compare per group and a
-        # one-hot multiplexer (the thresholds rise with g: the compares are a thermometer code)
+        # one-hot multiplexer (the thresholds rise with g: the compares are a thermometer code,
+        # and its last 1 is the group; the registers hold that one-hot code, so the multiplexer
+        # after them has no edge detect in front)
         lt_nout = [Signal(name=f"lt_nout{g}") for g in range(GM)]
         lt_cout = [Signal(name=f"lt_cout{g}") for g in range(GM)]
         m.d.sync += [lt_nout[g].eq((g < G) & (thr_out[g] < n_out)) for g in range(GM)]
         m.d.sync += [lt_cout[g].eq((g < G) & (thr_out[g] < cout)) for g in range(GM)]
 
-        def ge_code(lim, lt_n, name):
-            """The thermometer code (a register a cycle behind ``lim``), groups 1..GM-1."""
-            ge = Signal(GM, name=name)
-            m.d.sync += ge.eq(Cat(Const(1, 1), *[lt_n[g] & (thr_out[g] < lim) for g in range(1, GM)]))
-            return ge
+        def one_hot(ge):
+            """The thermometer code ``ge`` (ge[0] = 1) as a one-hot code of its last 1."""
+            return Cat(*[ge[g] & ~ge[g + 1] if g + 1 < GM else ge[g] for g in range(GM)])
 
-        def group_select(ge, table):
+        def ge_code(lim, lt_n, name):
+            """The one-hot group code (a register a cycle behind ``lim``)."""
+            sel = Signal(GM, name=name)
+            m.d.sync += sel.eq(one_hot(Cat(Const(1, 1), *[lt_n[g] & (thr_out[g] < lim) for g in range(1, GM)])))
+            return sel
+
+        def group_select(sel, table):
             out = Const(0, C16)
             for g in range(GM):
-                edge = ge[g] & ~ge[g + 1] if g + 1 < GM else ge[g]
-                out = out | Mux(edge, table[g], 0)
+                out = out | Mux(sel[g], table[g], 0)
             return out
 
         def tile_info(ge_n, ge_c):
             """(input extent, full-width input tiles) of the o-tile of codes ge_n / ge_c."""
             return (Mux(tri, group_select(ge_n, ext_c), n_in), Mux(tri, group_select(ge_c, tiles_t), tiles_notri))
 
-        # the first o-tile's codes (lim = N), registered continuously: valid in DECODE's init cycle
-        ge0_n, ge0_c = ge_code(Const(N, C16), lt_nout, "ge0_n"), ge_code(Const(N, C16), lt_cout, "ge0_c")
+        # the first o-tile's codes (lim = N), registered continuously: ge0_c valid in DECODE's
+        # init cycle; ge0_n a cycle sooner, straight from the thresholds (not through lt_nout), so
+        # that the first o-tile's input extent is a register of its own there (ext0), not a
+        # group select in front of the iterators' ``rem`` subtracters (R's -6 seed-2 worst path)
+        ge0_n, ge0_c = Signal(GM, name="ge0_n"), ge_code(Const(N, C16), lt_cout, "ge0_c")
+        m.d.sync += ge0_n.eq(one_hot(Cat(Const(1, 1), *[(g < G) & (thr_out[g] < n_out) & (thr_out[g] < N)
+                                                        for g in range(1, GM)])))
+        ext0 = Signal(C16, name="ext0", reset_less=True)
+        m.d.sync += ext0.eq(Mux(tri, group_select(ge0_n, ext_c), n_in))
 
         class It:
             """A chunk iterator. The state registers step at ``advance``; everything derived from
@@ -396,7 +417,7 @@ class Sequencer(wiring.Component):
 
             def init(self):
                 cols = _min(N, n_out)
-                ext, tiles = tile_info(ge0_n, ge0_c)
+                ext, tiles = ext0, Mux(tri, group_select(ge0_c, tiles_t), tiles_notri)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
                         self.ntiles.eq(tiles), self.y0.eq(0), self.rem_y.eq(Hc), self.rem_o.eq(n_out), self.b0.eq(1),
                         self.cb.eq(0), self.rem.eq(ext), self.remk.eq(K), self.kh.eq(0), self.kw.eq(0),
@@ -703,9 +724,6 @@ class Sequencer(wiring.Component):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.comb += [self.lc_idx.eq(j)]
-        # uniform width overrides the per-layer channel-count register
-        gi_now = Mux(self.width != 0, self.width, chan_j[8:16])
-        go_now = Mux(self.width != 0, self.width, chan_j[0:8])
         # `cur` steps in STREAM's first cycle: a strobe registered in SETUP (cleared when SETUP
         # fails), so the state decode is not in front of the iterator's enables (~300 loads)
         cur_adv = Signal()
@@ -729,9 +747,12 @@ class Sequencer(wiring.Component):
                 fail(Error.ABORTED)
 
         # the tap-mode row table steps (DECODE's cycles 2 .. N + 1; see tr_step)
+        # The table matters only to a layer that runs in tap mode, where cin <= ICH and
+        # K <= max_kernel (else DECODE fails it): the wrap compares look at those bits only
+        CHB = max(1, (ICH - 1).bit_length())
         with m.If(tr_step):
-            wrap_c = tr_ch == cin_m1  # tr_ch + 1 >= cin
-            wrap_k = wrap_c & (tr_kw == K_m1)  # and tr_kw + 1 >= K
+            wrap_c = tr_ch[:CHB] == cin_m1[:CHB]  # tr_ch + 1 >= cin
+            wrap_k = wrap_c & (tr_kw[:KB] == K_m1[:KB])  # and tr_kw + 1 >= K
             m.d.sync += [tr_ch.eq(Mux(wrap_c, 0, tr_ch + 1)),
                          tr_kw.eq(Mux(wrap_c, Mux(wrap_k, 0, tr_kw + 1), tr_kw)),
                          tr_dkh.eq(Mux(wrap_k, tr_dkh + 1, tr_dkh)),
@@ -815,14 +836,16 @@ class Sequencer(wiring.Component):
                          Wc_m2.eq(Wc - 2), wc_one.eq(Wc == 1)]
         with m.If(dsel[3]):
             # ceil(K / KR) without a divider: the multiples of KR below K (K <= max_kernel
-            # whenever the layer is valid)
-            nq = sum((Mux(KR * q < K, 1, 0) for q in range(cfg.max_kernel)), Const(0, 8))
-            m.d.sync += [nq_tap.eq(Mux(KR != 0, nq, 0)), KRW.eq(KR[:KRB] * W), KRKC.eq(KR[:KRB] * KCin),
+            # whenever the layer is valid), compared in cycle 3 and counted in 4
+            m.d.sync += [kq_lt.eq(Cat(KR * q < K for q in range(cfg.max_kernel))),
+                         KRW.eq(KR[:KRB] * W), KRKC.eq(KR[:KRB] * KCin),
                          tiles_notri.eq((cin + N - 1) >> LOGN),
                          sbase.eq(src_base - PW - P), tconst.eq(0 - PW - P)]
         with m.If(dsel[4]):
-            m.d.sync += kb_last.eq((nq_tap[:KB] - 1) * KR[:KRB])
+            m.d.sync += nq_tap.eq(Mux(KR != 0, sum(kq_lt[q] for q in range(cfg.max_kernel)), 0))
         with m.If(dsel[5]):
+            m.d.sync += kb_last.eq((nq_tap[:KB] - 1) * KR[:KRB])
+        with m.If(dsel[6]):
             m.d.sync += lastKC.eq((Kc - kb_last)[:KB] * KCin)
         # the large products by shift and add (H * W from cycle 0, Hout * Wout and Hc * Wc
         # from 2; 16 cycles each) and along the dividers (Horner: q * x, a step behind)
@@ -837,12 +860,12 @@ class Sequencer(wiring.Component):
         with m.If(dsel[7]):
             # the shape checks that need neither the dividers nor the large products
             conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
-            m.d.sync += shape_a.eq(
+            m.d.sync += shape_a.eq(Cat(
                 (K == 0) | (K > cfg.max_kernel) | ~((S == 1) | (S == 2)) | (P >= K) |
-                (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0) |
+                (H + 2 * P < K) | (W + 2 * P < K) | (cin == 0) | (cout == 0),
                 (pool & ((Ho < 2) | (Wo < 2) | ((Wc >> 1) > cfg.line_depth))) |
                 (image & ((cin > ICH) | (KCin > N))) |
-                (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes))))
+                (cls & ((Ho != 1) | (Wo != 1) | (cout > cfg.max_classes)))))
         # words read and written: H*W (valid at 17) and Hout*Wout (19), clamped, times
         # the channel tiles
         # (src_end > act_depth is in_words > src_room: the rooms from cycle 4)
@@ -864,9 +887,9 @@ class Sequencer(wiring.Component):
             m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
         with m.If(dsel[22]):
             # the shape checks on the large products, after every other check
-            m.d.sync += shape_b.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) |
-                                   ((kind == KIND_CONV) & (out_words > dst_room)) |
-                                   (n_out_t > prm_room))
+            shape_b = (Mux(image, HW > cfg.img_depth, in_words > src_room) |
+                       ((kind == KIND_CONV) & (out_words > dst_room)) | (n_out_t > prm_room))
+            m.d.sync += [dfail.eq((dec_err != 0) | shape_b), dcode.eq(Mux(dec_err != 0, dec_err, Error.BAD_SHAPE))]
         # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
         for r in range(N):
             with m.If(dsel[2 + r]):
@@ -898,7 +921,7 @@ class Sequencer(wiring.Component):
                                   Mux(cls, ~((src == BUF_A) | (src == BUF_B)) | (dst != DST_LOGITS), 1))),
                 bad_groups_q.eq((G == 0) | (G > GM) | (conv & ((go == 0) | (go > G))) |
                                 (~image & ((gi == 0) | (gi > G) | ((producer != 0) & (gi != producer))))),
-                bad_shape_q.eq(shape_a | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)))]
+                bad_shape_q.eq(shape_a.any() | (~image & (div_gi.r != 0)) | (conv & (div_go.r != 0)))]
         with m.If(dsel[18]):
             br = Mux(pool, div_br.q & ~1, div_br.q)
             m.d.sync += BR.eq(br)
@@ -925,6 +948,7 @@ class Sequencer(wiring.Component):
                 guard()
             with m.State("FETCH"):
                 m.d.sync += [kind.eq(words[0][0:2]), src.eq(words[0][2:4]), dst.eq(words[0][4:6]),
+                             image.eq(words[0][2:4] == SRC_IMAGE),
                              relu.eq(words[0][6]), pool.eq(words[0][7]), tri.eq(words[0][8]),
                              selk.eq(words[0][12:16]), cin.eq(words[1][0:16]), cout.eq(words[1][16:32]),
                              H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
@@ -950,10 +974,8 @@ class Sequencer(wiring.Component):
             with m.State("DECODE"):  # its work is outside the FSM, under dsel (above)
                 m.d.sync += lcnt.eq(lcnt + 1)
                 with m.If(dsel[DECODE_CYCLES - 1]):
-                    with m.If(dec_err != 0):
-                        fail(dec_err)
-                    with m.Elif(shape_b):
-                        fail(Error.BAD_SHAPE)
+                    with m.If(dfail):
+                        fail(dcode)
                     with m.Else():
                         m.d.sync += ld_start()
                         m.next = "PRELOAD"
