@@ -305,19 +305,22 @@ class Sequencer(wiring.Component):
         # one-hot multiplexer (the thresholds rise with g: the compares are a thermometer code,
         # and its last 1 is the group; the registers hold that one-hot code, so the multiplexer
         # after them has no edge detect in front)
+        below_nout = [(g < G) & (thr_out[g] < n_out) for g in range(GM)]
         lt_nout = [Signal(name=f"lt_nout{g}") for g in range(GM)]
         lt_cout = [Signal(name=f"lt_cout{g}") for g in range(GM)]
-        m.d.sync += [lt_nout[g].eq((g < G) & (thr_out[g] < n_out)) for g in range(GM)]
+        m.d.sync += [lt_nout[g].eq(below_nout[g]) for g in range(GM)]
         m.d.sync += [lt_cout[g].eq((g < G) & (thr_out[g] < cout)) for g in range(GM)]
 
         def one_hot(ge):
-            """The thermometer code ``ge`` (ge[0] = 1) as a one-hot code of its last 1."""
-            return Cat(*[ge[g] & ~ge[g + 1] if g + 1 < GM else ge[g] for g in range(GM)])
+            """The thermometer code 1, ge[0], ge[1], ... (groups 0, 1, ..., GM - 1) as a
+            one-hot code of its last 1."""
+            t = Cat(Const(1, 1), *ge)
+            return Cat(*[t[g] & ~t[g + 1] if g + 1 < GM else t[g] for g in range(GM)])
 
         def ge_code(lim, lt_n, name):
             """The one-hot group code (a register a cycle behind ``lim``)."""
             sel = Signal(GM, name=name)
-            m.d.sync += sel.eq(one_hot(Cat(Const(1, 1), *[lt_n[g] & (thr_out[g] < lim) for g in range(1, GM)])))
+            m.d.sync += sel.eq(one_hot([lt_n[g] & (thr_out[g] < lim) for g in range(1, GM)]))
             return sel
 
         def group_select(sel, table):
@@ -326,19 +329,22 @@ class Sequencer(wiring.Component):
                 out = out | Mux(sel[g], table[g], 0)
             return out
 
-        def tile_info(ge_n, ge_c):
-            """(input extent, full-width input tiles) of the o-tile of codes ge_n / ge_c."""
-            return (Mux(tri, group_select(ge_n, ext_c), n_in), Mux(tri, group_select(ge_c, tiles_t), tiles_notri))
+        def ext_of(ge_n):
+            """The input extent of the o-tile of group code ge_n."""
+            return Mux(tri, group_select(ge_n, ext_c), n_in)
+
+        def tiles_of(ge_c):
+            """The full-width input tiles of the o-tile of group code ge_c."""
+            return Mux(tri, group_select(ge_c, tiles_t), tiles_notri)
 
         # the first o-tile's codes (lim = N), registered continuously: ge0_c valid in DECODE's
         # init cycle; ge0_n a cycle sooner, straight from the thresholds (not through lt_nout), so
         # that the first o-tile's input extent is a register of its own there (ext0), not a
         # group select in front of the iterators' ``rem`` subtracters (R's -6 seed-2 worst path)
         ge0_n, ge0_c = Signal(GM, name="ge0_n"), ge_code(Const(N, C16), lt_cout, "ge0_c")
-        m.d.sync += ge0_n.eq(one_hot(Cat(Const(1, 1), *[(g < G) & (thr_out[g] < n_out) & (thr_out[g] < N)
-                                                        for g in range(1, GM)])))
+        m.d.sync += ge0_n.eq(one_hot([below_nout[g] & (thr_out[g] < N) for g in range(1, GM)]))
         ext0 = Signal(C16, name="ext0", reset_less=True)
-        m.d.sync += ext0.eq(Mux(tri, group_select(ge0_n, ext_c), n_in))
+        m.d.sync += ext0.eq(ext_of(ge0_n))
 
         class It:
             """A chunk iterator. The state registers step at ``advance``; everything derived from
@@ -411,13 +417,12 @@ class Sequencer(wiring.Component):
                 # a subtract of log2(N) + 1 bits, where n_out - och2 would put a 16-bit subtract
                 # in front of the compare (Q's -6 seed-2 worst path, 23 cells)
                 m.d.sync += self.cols2.eq(Mux(self.rem_o >= 2 * N, N, self.rem_o - N))
-                ext2, tiles2 = tile_info(ge_code(self.lim2, lt_nout, f"{name}_ge_n"),
-                                         ge_code(self.lim2, lt_cout, f"{name}_ge_c"))
-                m.d.sync += [self.ext2.eq(ext2), self.tiles2.eq(tiles2)]
+                m.d.sync += [self.ext2.eq(ext_of(ge_code(self.lim2, lt_nout, f"{name}_ge_n"))),
+                             self.tiles2.eq(tiles_of(ge_code(self.lim2, lt_cout, f"{name}_ge_c")))]
 
             def init(self):
                 cols = _min(N, n_out)
-                ext, tiles = ext0, Mux(tri, group_select(ge0_c, tiles_t), tiles_notri)
+                ext, tiles = ext0, tiles_of(ge0_c)
                 return [self.och.eq(0), self.t.eq(0), self.cols.eq(cols), self.ext.eq(ext),
                         self.ntiles.eq(tiles), self.y0.eq(0), self.rem_y.eq(Hc), self.rem_o.eq(n_out), self.b0.eq(1),
                         self.cb.eq(0), self.rem.eq(ext), self.remk.eq(K), self.kh.eq(0), self.kw.eq(0),
