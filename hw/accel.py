@@ -25,6 +25,20 @@ _BUS_COUNTED = {"image": "IMG", "act_a": "ACTA", "act_b": "ACTB", "weights": "WG
                 "logits": "LOGIT"}
 
 
+def buffer_memory(width: int, depth: int) -> Memory:
+    """A buffer shared by the bus and the sequencer (one address for its write and read port,
+    ``shared_address``), marked ``no_rw_check``: a read in the cycle of a write to the same
+    address returns an undefined word. No one uses such a word: the bus reads or writes a window,
+    one access at a time, and reads its word back two cycles after the read with the address
+    held; the sequencer never reads the activation buffer it writes, nor writes the weights, the
+    parameters or the image. Without the attribute Yosys keeps the read's old-data semantics on a
+    write in logic wherever the block RAM's mode cannot give it (the 512-bit parameter memory in
+    the 36-bit, pseudo-dual-port mode of the DP16KD: a write delayed a cycle, an address compare
+    and a bypass multiplexer per bit, and a hold multiplexer for the read enable; ~1,000 LUT4
+    and ~1,150 FF on a 64 x 512 memory alone, and the 8x8's worst path on the ECP5 in round U)."""
+    return Memory(shape=unsigned(width), depth=depth, init=[], attrs={"no_rw_check": 1})
+
+
 class Accelerator(wiring.Component):
     """The whole accelerator; its only ports are the clock/reset domain and the AXI4-Lite slave.
 
@@ -120,7 +134,10 @@ class Accelerator(wiring.Component):
             the read port's semantics); with two, it keeps the ports apart and emulates the
             read's old data on a same-address write in logic: a write delayed a cycle, an
             address compare and a bypass multiplexer in front of the read word (5 of the 12
-            routed 8x8 runs of rounds Q and R on the ECP5 ended their worst path there)."""
+            routed 8x8 runs of rounds Q and R on the ECP5 ended their worst path there). Where
+            the block RAM's mode has no read-before-write port (the parameter memory's 36-bit
+            pseudo-dual-port mode) the emulation stayed even so; ``buffer_memory``'s
+            ``no_rw_check`` removes it there."""
             a = Signal(len(rd.addr), name=None if name is None else f"{name}_addr")
             m.d.comb += [a.eq(addr), rd.addr.eq(a), wr.addr.eq(a)]
 
@@ -165,8 +182,7 @@ class Accelerator(wiring.Component):
         # exhaustively and runs out of memory on 17 ports (16x16).
         imgs = []
         for r in range(N):
-            m.submodules[f"img_mem{r}"] = img = Memory(shape=unsigned(8 * cfg.img_channels), depth=cfg.img_depth,
-                                                       init=[])
+            m.submodules[f"img_mem{r}"] = img = buffer_memory(8 * cfg.img_channels, cfg.img_depth)
             imgs.append(img)
         image_layer = seq.src_sel == SRC_IMAGE
         img_wr0, img_q0, _ = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0], layer_reads=image_layer)
@@ -181,26 +197,30 @@ class Accelerator(wiring.Component):
         # activations: the sequencer reads one buffer and writes the other; the buffer's one
         # address is the sequencer's write address while it is the layer's destination (a
         # register next to the memory, a cycle behind the descriptor's field: nothing is read
-        # or written in FETCH and DECODE), else its read address
+        # or written in FETCH and DECODE), else its read address. Its write enable is a register
+        # of its own too, loading the sequencer's next write enable for this buffer (``dst_sel``
+        # holds through a layer and its drain), so no compare and no die-wide net sit between the
+        # sequencer's output register and the block RAMs' write enables (V's -6 seed 2:
+        # ``seq.dst_sel -> act_b_mem`` through four LUTs, 11 endpoints short)
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
-            m.submodules[f"{name}_mem"] = mem = Memory(shape=unsigned(8 * N), depth=cfg.act_depth, init=[])
+            m.submodules[f"{name}_mem"] = mem = buffer_memory(8 * N, cfg.act_depth)
             is_dst = reg_copy(m, f"{name}_is_dst", seq.dst_sel == sel, platform)
             wr, q, owner = window_memory(name, mem, Mux(is_dst, seq.dst_addr, seq.src_addr),
                                           seq.src_re & (seq.src_sel == sel), layer_reads=seq.src_sel == sel)
+            we = reg_copy(m, f"{name}_dst_we", seq.dst_we_next & (seq.dst_sel == sel), platform)
             with m.If(owner):
-                m.d.comb += [wr.data.eq(seq.dst_data),
-                             wr.en.eq(Mux(seq.dst_we & (seq.dst_sel == sel), (1 << N) - 1, 0))]
+                m.d.comb += [wr.data.eq(seq.dst_data), wr.en.eq(Mux(we, (1 << N) - 1, 0))]
             acts[sel] = q
         # the buffer the words in the registers were read from (read two cycles ago)
         src_sel_d = [Signal(2, name=f"src_sel_d{k}") for k in range(READ_LATENCY)]
         m.d.sync += [src_sel_d[0].eq(seq.src_sel)] + [src_sel_d[k].eq(src_sel_d[k - 1]) for k in range(1, READ_LATENCY)]
         m.d.comb += seq.src_data.eq(Mux(src_sel_d[-1] == BUF_B, acts[BUF_B], acts[BUF_A]))
 
-        m.submodules.wgt_mem = wgt = Memory(shape=unsigned(8 * N), depth=cfg.wgt_depth, init=[])
+        m.submodules.wgt_mem = wgt = buffer_memory(8 * N, cfg.wgt_depth)
         _, wq, _ = window_memory("weights", wgt, seq.w_addr, seq.w_re)
         m.d.comb += seq.w_data.eq(wq)
-        m.submodules.prm_mem = prm = Memory(shape=unsigned(64 * N), depth=cfg.prm_depth, init=[])
+        m.submodules.prm_mem = prm = buffer_memory(64 * N, cfg.prm_depth)
         _, pq, _ = window_memory("params", prm, seq.p_addr, seq.p_re)
         m.d.comb += seq.p_data.eq(pq)
 

@@ -1,7 +1,7 @@
 """Weight-stationary N x N systolic array with input skew and output de-skew (hw/DESIGN.md)."""
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -125,8 +125,13 @@ class SystolicArray(wiring.Component):
         w_load, w_row = Signal(name="w_load_r"), Signal(range(n), name="w_row_r")
         w_data = [Signal(signed(8), name=f"w_data_r{c}", reset_less=True) for c in range(n)]
         w_en = Signal(n, name="w_en_r")
+        # column c's "a later column loads" flag, registered beside w_en from the same input: as
+        # ``w_en[c + 1:].any()`` behind the register it was a chain of ORs through LUTs next
+        # to the PEs of every column (V's -6 seed-1 worst path: 6 LUTs, 10 ns of routing)
+        w_fwd = Signal(n, name="w_fwd_r")
         m.d.sync += [x_valid.eq(self.x_valid), x_first.eq(self.x_first), w_load.eq(self.w_load),
-                     w_row.eq(self.w_row), w_en.eq(self.w_en)]
+                     w_row.eq(self.w_row), w_en.eq(self.w_en),
+                     w_fwd.eq(Cat(*[self.w_en[c + 1:].any() for c in range(n - 1)], 0))]
         m.d.sync += [w_data[c].eq(self.w_data[c]) for c in range(n)]
         with m.If(self.x_valid):
             m.d.sync += [x_in[r].eq(self.x_in[r]) for r in range(n)]
@@ -156,7 +161,7 @@ class SystolicArray(wiring.Component):
                     pe.w_load.eq(load),
                     pe.w_data.eq(w_data[c]),
                     pe.w_en.eq(w_en[c]),
-                    pe.w_fwd.eq(w_en[c + 1:].any() if c < n - 1 else 0),
+                    pe.w_fwd.eq(w_fwd[c]),
                 ]
                 x, valid, first = pe.x_out, pe.valid_out, pe.first_out
 

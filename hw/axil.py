@@ -348,12 +348,17 @@ class ControlBus(wiring.Component):
             hit = Signal(name=f"{p}_hit")
             cap_hit = captured(lambda a, w=w: (a >= w.base) & (a < w.end))
             load_hits.append(hit.eq(cap_hit))
-            # the window's own copy of the entry and slot, loaded at capture when it is hit: the
-            # address register does not fan out to every memory and read multiplexer
-            entry = Signal(_window_addr_bits(w), name=f"{p}_entry")
+            # the window's own copy of the entry and slot: the address register does not fan out
+            # to every memory and read multiplexer. The slot (read in WRITE, the cycle after
+            # the capture) loads at capture when the window is hit; the entry, first used by the
+            # memory in the cycle after WRITE or READ, loads every cycle from the captured
+            # address, so no capture condition (the AXI state, the valid and ready handshakes,
+            # the window decode) enables its flip-flops (V's -6 runs: `bus.axil_state ->
+            # bus.*_entry`, 10 endpoints per window up to -1.0 ns)
+            entry = Signal(_window_addr_bits(w), name=f"{p}_entry", reset_less=True)
             slot = Signal(max(1, lg - 2), name=f"{p}_slot")
-            load_sel.append((cap_hit, [entry.eq((cap[lg:] - (w.base >> lg))[:len(entry)]),
-                                       slot.eq(cap[2:lg] if lg > 2 else 0)]))
+            m.d.sync += entry.eq((addr[lg:] - (w.base >> lg))[:len(entry)])
+            load_sel.append((cap_hit, [slot.eq(cap[2:lg] if lg > 2 else 0)]))
             rdat = getattr(self, f"{p}_rdata")
             m.d.comb += [
                 getattr(self, f"{p}_addr").eq(entry),

@@ -93,6 +93,8 @@ class Sequencer(wiring.Component):
     img_addr, img_re / img_data : the image memory's N read ports.
     src_addr, src_re, src_sel / src_data : activation read (src_sel 1 = A, 2 = B).
     dst_addr, dst_we, dst_sel, dst_data : activation write.
+    dst_we_next : the value ``dst_we`` takes in the next cycle (for write enables registered by
+        the memories, one per buffer).
     w_addr, w_re / w_data : weight memory read.
     p_addr, p_re / p_data : parameter memory read.
     lg_we, lg_base, lg_data : logits write (lane c to class lg_base + c).
@@ -122,7 +124,7 @@ class Sequencer(wiring.Component):
             "img_data": In(data.ArrayLayout(8 * cfg.img_channels, n)),
             "src_addr": Out(range(cfg.act_depth)), "src_re": Out(1), "src_sel": Out(2),
             "src_data": In(8 * n),
-            "dst_addr": Out(range(cfg.act_depth)), "dst_we": Out(1), "dst_sel": Out(2),
+            "dst_addr": Out(range(cfg.act_depth)), "dst_we": Out(1), "dst_we_next": Out(1), "dst_sel": Out(2),
             "dst_data": Out(8 * n),
             "w_addr": Out(range(cfg.wgt_depth)), "w_re": Out(1), "w_data": In(8 * n),
             "p_addr": Out(range(cfg.prm_depth)), "p_re": Out(1), "p_data": In(64 * n),
@@ -275,6 +277,11 @@ class Sequencer(wiring.Component):
         # so one register enables a failure's loads in the last cycle, not the code compare and
         # the large products' checks (R's -6 seed-1 worst path, shape_b -> iss)
         dfail, dcode = Signal(name="dfail"), Signal(4, name="dcode")
+        # ... and its terms a cycle earlier where their operands allow (all but the output words'
+        # check): V's -6 seed-2 worst path was `kind -> dfail`, two die-wide routes through
+        # the compares of the verdict's cycle
+        shape_c = Signal(name="shape_c")
+        conv_c = Signal(name="conv_c")
         # step sizes of the iterators' running products
         PW, KRW, BRsW, BRWo, BRWc, HcWc = (Signal(32, name=n_, reset_less=True)
                                            for n_ in ("PW", "KRW", "BRsW", "BRWo", "BRWc", "HcWc"))
@@ -890,10 +897,13 @@ class Sequencer(wiring.Component):
             m.d.sync += [pp.eq(tout_c * HWo_c[PB * k:PB * (k + 1)]) for k, pp in enumerate(out_pp)]
         with m.If(dsel[21]):
             m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
+        with m.If(dsel[21]):
+            # the shape checks on the large products, after every other check; the input words'
+            # (valid at 20) and the parameter entries' (19) here, the output words' (22) next
+            m.d.sync += [shape_c.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) | (n_out_t > prm_room)),
+                         conv_c.eq(kind == KIND_CONV)]
         with m.If(dsel[22]):
-            # the shape checks on the large products, after every other check
-            shape_b = (Mux(image, HW > cfg.img_depth, in_words > src_room) |
-                       ((kind == KIND_CONV) & (out_words > dst_room)) | (n_out_t > prm_room))
+            shape_b = shape_c | (conv_c & (out_words > dst_room))
             m.d.sync += [dfail.eq((dec_err != 0) | shape_b), dcode.eq(Mux(dec_err != 0, dec_err, Error.BAD_SHAPE))]
         # tap-mode rows (dkh, kw, ch) in row order, row r in cycle 2 + r
         for r in range(N):
@@ -1105,7 +1115,7 @@ class Sequencer(wiring.Component):
         m.d.sync += [o_addr.eq(w_addr), o_we.eq(w_we),
                      o_data.eq(Mux(pool, Cat(*pooled), Cat(*w_val)))]  # pool: the layer's, steady
         m.d.comb += [self.dst_addr.eq(o_addr), self.dst_sel.eq(dst), self.dst_we.eq(o_we),
-                     self.dst_data.eq(o_data)]
+                     self.dst_we_next.eq(w_we), self.dst_data.eq(o_data)]
 
         # ---------------------------------------------------------------- counter increments
         # registered: an increment lands in its counter one cycle after the event (two for IMG_RD,

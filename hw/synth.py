@@ -83,9 +83,11 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
+from . import sta
+
 __all__ = ["DEVICES", "Device", "PLACERS", "ROUTERS", "ECP5_SPEEDS", "with_speed", "run_synth", "run_seeds",
            "report_stem", "seed_summary", "parse_seeds", "yosys_script",
-           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "deep_paths", "main"]
+           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "deep_paths", "endpoint_timing", "main"]
 
 WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
@@ -609,6 +611,18 @@ def report_stem(array: str, device: str, speed: int | None, *, seed: int = 1, pl
             + ("" if route or not pnr else "_placed"))
 
 
+def endpoint_timing(sdf_path: Path, period_ns: float, groups: int = 20) -> dict:
+    """``hw.sta`` over the routed design's SDF: how many endpoints miss the target period, the
+    worst slack, and the ``groups`` worst (start register, end register) groups of failing
+    endpoints. nextpnr reports one worst path; this tells whether a miss is one path or many."""
+    try:
+        res = sta.analyse(sta.parse_sdf(sdf_path), period_ns)
+    except (OSError, ValueError, KeyError) as e:
+        return {"error": f"SDF timing not analysed: {e}"}
+    return {k: res[k] for k in ("period_ns", "worst_slack_ns", "fmax_mhz", "endpoints", "failing")} | \
+        {"groups": res["groups"][:groups], "groups_total": len(res["groups"])}
+
+
 def seed_summary(reports: list) -> dict:
     """Several placer seeds of one netlist side by side (``--seeds``): each seed's Fmax and worst
     path, how many met the target, the range, and the best seed. The placer's seed alone moves
@@ -616,6 +630,7 @@ def seed_summary(reports: list) -> dict:
     rows = [dict(seed=r.get("seed"), status=r.get("status"), fmax_mhz=r.get("fmax_mhz"),
                  meets_target=r.get("meets_target"),
                  critical_path=(r.get("critical_path") or {}).get("line"), report=r.get("report"),
+                 failing_endpoints=(r.get("timing") or {}).get("failing"),
                  nextpnr_s=(r.get("times_s") or {}).get("nextpnr"), error=r.get("error"))
             for r in reports]
     timed = [r for r in rows if r["fmax_mhz"] is not None]
@@ -866,8 +881,11 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             args = [*dev.pnr_args, "--json", rel(netlist), "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
                     "--seed", str(seed), "--placer", placer, "--router", router, "--report", rel(pnr_report), "--log", rel(pnr_log),
                     "-q", *pins]
+            pnr_sdf = work / f"{stem}.sdf"
             if not route:
                 args.append("--no-route")  # Fmax from placed, unrouted delays: an estimate
+            else:
+                args += ["--sdf", rel(pnr_sdf)]  # every endpoint's timing (hw.sta)
             log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)
             try:
@@ -904,10 +922,18 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 rep["critical_path"] = critical_path(pr)
                 rep.update(fits=True, fit="fits", status="ok")
                 rep["files"]["nextpnr_report"] = str(pnr_report)
+                if route:
+                    rep["timing"] = endpoint_timing(pnr_sdf, 1e3 / freq_mhz)
+                    rep["files"]["sdf"] = str(pnr_sdf)
                 log(f"[synth] placed{' and routed' if route else ' (not routed: Fmax is an estimate)'}: Fmax {rep['fmax_mhz']} MHz (target {freq_mhz:g}), "
                     f"{secs:.0f} s")
                 if rep["critical_path"]:
                     log(f"[synth] critical path: {rep['critical_path']['line']}")
+                t = rep.get("timing") or {}
+                if "failing" in t:
+                    log(f"[synth] {t['failing']} of {t['endpoints']} endpoints short of {1e3 / freq_mhz:g} ns"
+                        + "".join(f"; {g['start']} -> {g['end']} ({g['endpoints']}, {g['worst_slack_ns']} ns)"
+                                  for g in t["groups"][:3]))
     except ToolError as e:
         rep.update(status="error", error=str(e))
         raise
