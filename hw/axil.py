@@ -5,6 +5,9 @@ exists in the map (and in the README, and in the host driver).
 """
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -287,6 +290,10 @@ class ControlBus(wiring.Component):
                         m.d.comb += v.eq(self._read_word(reg, j))
             grp_q[g] = Signal(32, name=f"rd_grp{g}_q")
             m.d.sync += grp_q[g].eq(v)
+        # READ2's group select, one-hot (word[4:] == g), loaded with rd_sel by reads only: an
+        # AND-OR of the group registers behind it, no address decode (W's -6 seed 1: `bus.addr
+        # -> bus.s_axil_rdata`, 3 LUTs and two wide multiplexers)
+        rd_grp = Signal(len(grp_q), name="rd_grp")
         cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
         m.d.comb += cap.eq(Mux(aw_fire, self.s_axil_awaddr, self.s_axil_araddr))
 
@@ -461,7 +468,8 @@ class ControlBus(wiring.Component):
                 with m.If((aw_got | aw_fire) & (w_got | w_fire)):
                     m.next = "WRITE"
                 with m.Elif(ar_fire):
-                    m.d.sync += rd_sel.eq(self.s_axil_araddr[2:6])
+                    m.d.sync += [rd_sel.eq(self.s_axil_araddr[2:6]),
+                                 rd_grp.eq(Cat(*[self.s_axil_araddr[6:] == g for g in grp_q]))]
                     capture(self.s_axil_araddr)
                     m.next = "READ"
             with m.State("WRITE"):
@@ -484,11 +492,9 @@ class ControlBus(wiring.Component):
             with m.State("READ2"):
                 with m.If(d_hit):
                     m.d.sync += rdata.eq(desc_rd_q.word_select(d_i, 32))
-                with m.Else():
-                    with m.Switch(word[4:]):
-                        for g in grp_q:
-                            with m.Case(g):
-                                m.d.sync += rdata.eq(grp_q[g])
+                with m.Else():  # a register read: its group is always one of grp_q's
+                    m.d.sync += rdata.eq(reduce(operator.or_, [Mux(rd_grp[k], grp_q[g], 0)
+                                                               for k, g in enumerate(grp_q)]))
                 m.next = "RRESP"
             with m.State("RWAITR"):
                 # the window's read enable register is set: its memory reads ...

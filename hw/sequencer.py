@@ -32,6 +32,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .dsp import reg_copy
 from .params import check_sequencer_size
 from .postproc import Requant
 from .regmap import Error
@@ -553,6 +554,17 @@ class Sequencer(wiring.Component):
         # transitions out of STREAM (L's -6 worst path: since -> the drain counter's enable)
         st_last = Signal(name="st_last")
         iss = Signal()  # STREAM still issuing (since < P)
+        # its next value, assigned (comb) where iss is set or cleared: the register loads it, and
+        # so does a twin, `iss_step`, that enables only the issue steps (x, y, the bounds flags,
+        # the read addresses, out_row: a few hundred flip-flops), while iss drives the tags, the
+        # read enables and the counters. One flip-flop drove both (V's -6 seed 2: `iss ->
+        # out_row`, 10 endpoints up to -1.35 ns, two die-wide routes)
+        iss_d = Signal(name="iss_d")
+        m.d.comb += iss_d.eq(iss)
+        m.d.sync += iss.eq(iss_d)
+        # (on the ECP5 target the twin has no reset: a reset mid-run leaves it a cycle behind
+        # iss, stepping registers that SETUP loads again before any use)
+        iss_step = reg_copy(m, "iss_step", iss_d, platform)
         x, y = Signal(C16, name="x"), Signal(C16, name="y")
         # x == Wc - 1 as a register, set a step ahead (x == Wc - 2 before x steps, or a one-pixel
         # row): the row's end decides the enables of every stepped register, so no compare of x
@@ -614,7 +626,11 @@ class Sequencer(wiring.Component):
         # row's end xx returns to its start (its check saved at SETUP) and yy moves by S. The
         # read enables and row masks are then an AND of registers: no compare between the
         # coordinates and the memories' enables.
-        st = Mux(S == 2, 2, 1)
+        # st: a register (S is the layer's, loaded in FETCH: st holds it from DECODE's second
+        # cycle, long before STREAM), so the stride's compare does not sit in front of the
+        # N + 2 address adders (W's -6 seed 1: `seq.S -> img_addr`, 38 endpoints)
+        st = Signal(2, name="st", reset_less=True)
+        m.d.sync += st.eq(Mux(S == 2, 2, 1))
         bx_lo = [Signal(signed(SA), name=f"bx_lo{r}", reset_less=True) for r in range(N)]
         bx_hi = [Signal(signed(SA), name=f"bx_hi{r}", reset_less=True) for r in range(N)]
         bx_lo_s = [Signal(signed(SA), name=f"bx_lo_s{r}", reset_less=True) for r in range(N)]
@@ -746,7 +762,8 @@ class Sequencer(wiring.Component):
 
         def fail(code_value):
             m.d.sync += [err.eq(1), done.eq(1), code.eq(code_value), ld_active.eq(0), ld_timer.eq(0), ld_go.eq(0),
-                         cur_adv.eq(0), ld_adv.eq(0), iss.eq(0), busy.eq(0), setup.eq(0), dsel.eq(0), tr_step.eq(0)]
+                         cur_adv.eq(0), ld_adv.eq(0), busy.eq(0), setup.eq(0), dsel.eq(0), tr_step.eq(0)]
+            m.d.comb += iss_d.eq(0)
             m.d.sync += [s_.eq(0) for pair in windows.values() for s_ in pair]
             m.d.sync += [v.eq(0) for v in tv]
             m.next = "IDLE"
@@ -779,7 +796,7 @@ class Sequencer(wiring.Component):
         with m.If(setup):
             m.d.sync += [since.eq(0), st_last.eq(0), Pn_m1.eq(s_pn_m1),
                          per_m2.eq(Mux(s_pn > N, s_pn_m2, N - 2)),
-                         iss.eq(s_pn != 0), x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx),
+                         x.eq(0), x_end.eq(wc_one), y.eq(cur.y0), yy.eq(s_yy), xx.eq(s_xx),
                          c_xx0.eq(s_xx), saddr.eq(s_saddr), out_row.eq(s_outrow), macs_px.eq(s_macs),
                          c_first.eq(cur.first), c_last.eq(cur.last), c_newot.eq(cur.first & cur.b0),
                          has_next.eq(cur_has_next), ld_timer.eq(Mux(cur_has_next, N, 0)),
@@ -791,6 +808,7 @@ class Sequencer(wiring.Component):
                              xok[r].eq(s_xok[r]), x0ok[r].eq(s_xok[r]), yok[r].eq(s_yok[r]),
                              ar[r].eq(s_ar[r])]
             m.d.sync += cur_adv.eq(1)
+            m.d.comb += iss_d.eq(s_pn != 0)
         with m.If(issuing):
             m.d.comb += [tag_in.first.eq(since == 0), tag_in.cfirst.eq(c_first),
                          tag_in.clast.eq(c_last), tag_in.newot.eq(c_newot & (since == 0)),
@@ -798,7 +816,8 @@ class Sequencer(wiring.Component):
                          tag_in.cols.eq(c_cols), tag_in.waddr.eq(out_row + Mux(pool, x >> 1, x)),
                          tag_in.lb.eq(x >> 1), tag_in.xo.eq(x[0]), tag_in.yo.eq(y[0])]
             with m.If(since == Pn_m1):
-                m.d.sync += iss.eq(0)
+                m.d.comb += iss_d.eq(0)
+        with m.If(iss_step):  # == issuing
             with m.If(~x_end):  # x != Wc - 1
                 m.d.sync += [x.eq(x + 1), x_end.eq(x == Wc_m2), xx.eq(xx + st), saddr.eq(saddr + st)]
                 for r in range(N):
