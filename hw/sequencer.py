@@ -917,8 +917,9 @@ class Sequencer(wiring.Component):
         with m.If(dsel[21]):
             m.d.sync += out_words.eq(sum(pp << (PB * k) for k, pp in enumerate(out_pp)))
         with m.If(dsel[21]):
-            # the shape checks on the large products, after every other check; the input words'
-            # (valid at 20) and the parameter entries' (19) here, the output words' (22) next
+            # the shape checks on the large products, after every other check: the input words'
+            # and the parameter entries' here (both valid from cycle 20), the output words' (22)
+            # next
             m.d.sync += [shape_c.eq(Mux(image, HW > cfg.img_depth, in_words > src_room) | (n_out_t > prm_room)),
                          conv_c.eq(kind == KIND_CONV)]
         with m.If(dsel[22]):

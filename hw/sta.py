@@ -16,7 +16,7 @@ report on a routed design).
 
 Command line::
 
-    python -m hw.sta build/synth/8x8_ecp5_datapath_lutpe1/nextpnr_6_seed1.sdf --period 10
+    python -m hw.sta build/synth/8x8_ecp5_datapath_lutpe1/8x8_ecp5-45k.sdf --period 10 --paths 3
 """
 from __future__ import annotations
 
@@ -137,7 +137,6 @@ def analyse(sdf: Sdf, period_ns: float, max_paths: int = 0) -> dict:
         for dst, d in dsts:
             succ[src].append((dst, d))
             indeg[dst] += 1
-    ready = []
     for inst, outs in sdf.launch.items():
         for out, d in outs:
             node = (inst, out)

@@ -39,7 +39,9 @@ Flow:
    ``--dsp all`` is Yosys' own default (every multiplier >= 2x2 on a DSP block).
 4. nextpnr (``--freq`` target, default 100 MHz, ``--timing-allow-fail`` so Fmax is reported even
    when the target is missed, a fixed seed, ``--placer static --router router1``) with ``--report`` for
-   utilisation, Fmax and the critical path. ``--no-route`` stops after placement (Fmax is then
+   utilisation, Fmax and the critical path, and ``--sdf`` for ``hw.sta``'s pass over every
+   endpoint (the report's ``timing``: how many endpoints miss the target, grouped by start and
+   end register). ``--no-route`` stops after placement (Fmax is then
    an estimate from unrouted delays); ``--no-lut-map`` stops Yosys before LUT mapping (exact DSP,
    block RAM and FF counts in a fraction of the time). ``--placer heap`` and ``--router router2``
    pick nextpnr's other placer and router (the 8x8 on the ECP5-45F routed with the defaults,
