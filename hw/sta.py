@@ -28,10 +28,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Sdf", "parse_sdf", "analyse", "group_name", "main"]
+__all__ = ["Sdf", "parse_sdf", "analyse", "group_name", "strip_packing", "main"]
 
 _TRIPLE = re.compile(r"\(([-\d.:]*)\)")
-_FF_SUFFIX = re.compile(r"_TRELLIS_FF_Q(_\d+)?$")
+# the suffixes Yosys and nextpnr give a cell after the net it drives (``..._TRELLIS_FF_Q_3``)
+_PACKING = re.compile(r"(_(TRELLIS_FF|LUT4|CCU2C|PFUMX|L6MUX21|TRELLIS_COMB|SB_LUT4|SB_DFF\w*|SB_CARRY|"
+                      r"DP16KD|MULT18X18D|SB_MAC16|SB_RAM40_4K)_\w+)+$")
 _BIT = re.compile(r"(\[\d+\]|\.\d+|_\d+)+$")
 
 
@@ -61,13 +63,12 @@ def _delay(fields: list[str]) -> float:
 
 @dataclass
 class Sdf:
-    """The timing graph of an SDF: nodes are (instance, port)."""
+    """The timing graph of an SDF: nodes are (instance, port); ``edges`` are its cells' arcs
+    (input to output pin) and its routed nets (driver to sink), with their delays."""
     timescale_ns: float = 1e-3
-    cell_type: dict = field(default_factory=dict)                 # inst -> CELLTYPE
-    arcs: dict = field(default_factory=lambda: defaultdict(list))  # (inst, in) -> [(out, delay)]
+    edges: dict = field(default_factory=lambda: defaultdict(list))   # (inst, port) -> [((inst, port), d)]
     launch: dict = field(default_factory=lambda: defaultdict(list))  # inst -> [(out, clk-to-out)]
-    setup: dict = field(default_factory=dict)                      # (inst, port) -> setup time
-    nets: dict = field(default_factory=lambda: defaultdict(list))  # (inst, port) -> [((inst, port), d)]
+    setup: dict = field(default_factory=dict)                         # (inst, port) -> setup time
 
 
 def parse_sdf(path) -> Sdf:
@@ -84,15 +85,12 @@ def parse_sdf(path) -> Sdf:
                 if m:
                     scale = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0, "ps": 1e-3, "fs": 1e-6}[m.group(2)]
                     sdf.timescale_ns = float(m.group(1)) * scale
-            elif s.startswith("(CELLTYPE"):
-                ctype = s.split('"')[1]
             elif s.startswith("(INSTANCE"):
                 inst = _unescape(s[len("(INSTANCE"):-1].strip())
-                sdf.cell_type[inst] = ctype
             elif s.startswith("(INTERCONNECT"):
                 parts = s[1:].split(None, 3)
                 src, dst = _split_pin(parts[1]), _split_pin(parts[2])
-                sdf.nets[src].append((dst, _delay(_TRIPLE.findall(parts[3]))))
+                sdf.edges[src].append((dst, _delay(_TRIPLE.findall(parts[3]))))
             elif s.startswith("(IOPATH"):
                 parts = s[1:].split(None, 3)
                 pin_in = re.sub(r"^\((pos|neg)edge\s+", "", parts[1]).rstrip(")")
@@ -109,13 +107,18 @@ def parse_sdf(path) -> Sdf:
         if pin_in in clocks[inst] or re.match(r"CLK", pin_in):
             sdf.launch[inst].append((out, d))
         else:
-            sdf.arcs[(inst, pin_in)].append((out, d))
+            sdf.edges[(inst, pin_in)].append(((inst, out), d))
     return sdf
 
 
+def strip_packing(name: str) -> str:
+    """A cell's name without the packing suffixes (``..._TRELLIS_FF_Q``, ``..._LUT4_Z``)."""
+    return _PACKING.sub("", name)
+
+
 def group_name(inst: str) -> str:
-    """A register's name without Yosys' flip-flop suffix and its bit index."""
-    base = _FF_SUFFIX.sub("", inst)
+    """A register's name without its packing suffixes and its bit index."""
+    base = strip_packing(inst)
     return _BIT.sub("", base) or base
 
 
@@ -126,16 +129,11 @@ def analyse(sdf: Sdf, period_ns: float, max_paths: int = 0) -> dict:
     arrival: dict = {}
     pred: dict = {}
     start_of: dict = {}
-    # Kahn's order over pins: edges are cell arcs (inst, in) -> (inst, out) and nets
-    succ = defaultdict(list)
+    # Kahn's order over the pins
+    succ = sdf.edges
     indeg = defaultdict(int)
-    for (inst, pin), outs in sdf.arcs.items():
-        for out, d in outs:
-            succ[(inst, pin)].append(((inst, out), d))
-            indeg[(inst, out)] += 1
-    for src, dsts in sdf.nets.items():
-        for dst, d in dsts:
-            succ[src].append((dst, d))
+    for dsts in succ.values():
+        for dst, _ in dsts:
             indeg[dst] += 1
     for inst, outs in sdf.launch.items():
         for out, d in outs:

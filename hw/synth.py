@@ -418,10 +418,7 @@ def pnr_log_summary(log_text: str) -> dict:
 
 def _short_cell(name: str) -> str:
     """nextpnr cell names carry packing suffixes (``..._TRELLIS_FF_Q``, ``..._LUT4_Z``): cut them."""
-    name = name.replace("dut.", "", 1) if name.startswith("dut.") else name
-    name = re.sub(r"(_(TRELLIS_FF|LUT4|CCU2C|PFUMX|L6MUX21|TRELLIS_COMB|SB_LUT4|SB_DFF\w*|SB_CARRY|"
-                  r"DP16KD|MULT18X18D|SB_MAC16|SB_RAM40_4K)_\w+)+$", "", name)
-    return name
+    return sta.strip_packing(name.replace("dut.", "", 1) if name.startswith("dut.") else name)
 
 
 def critical_path(report: dict) -> dict | None:

@@ -35,58 +35,29 @@ _SDF = r"""(DELAYFILE
       )
     )
   )
-  (CELL
-    (CELLTYPE "TRELLIS_FF")
-    (INSTANCE a_TRELLIS_FF_Q)
-    (DELAY (ABSOLUTE
-        (IOPATH CLK Q (430:477:525) (430:477:525))
-    ))
-  )
-  (CELL
-    (CELLTYPE "TRELLIS_FF")
-    (INSTANCE b_TRELLIS_FF_Q_1)
-    (DELAY (ABSOLUTE
-        (IOPATH CLK Q (430:477:525) (430:477:500))
-    ))
-  )
-  (CELL
-    (CELLTYPE "TRELLIS_COMB")
-    (INSTANCE l1)
-    (DELAY (ABSOLUTE
-        (IOPATH A F (200:218:236) (200:218:236))
-        (IOPATH B F (200:218:250) (200:218:236))
-    ))
-  )
-  (CELL
-    (CELLTYPE "TRELLIS_COMB")
-    (INSTANCE l2)
-    (DELAY (ABSOLUTE
-        (IOPATH C F (200:218:236) (200:218:236))
-    ))
-  )
-  (CELL
-    (CELLTYPE "TRELLIS_FF")
-    (INSTANCE c_TRELLIS_FF_Q_7)
-    (DELAY (ABSOLUTE
-        (IOPATH CLK Q (430:477:525) (430:477:525))
-    ))
-    (TIMINGCHECK
-      (SETUPHOLD (posedge DI) (posedge CLK) (0:0:0) (267:285:303))
-      (SETUPHOLD (negedge DI) (posedge CLK) (0:0:0) (267:285:303))
-    )
-  )
-  (CELL
-    (CELLTYPE "DP16KD")
-    (INSTANCE mem\/x)
-    (DELAY (ABSOLUTE
-        (IOPATH CLKA DOA0 (5000:5500:5830) (5000:5500:5830))
-    ))
-    (TIMINGCHECK
-      (SETUPHOLD (posedge ADA0) (posedge CLKA) (100:150:180) (0:0:0))
-    )
-  )
-)
 """
+
+
+def _cell(ctype, inst, iopaths, checks=()):
+    """One CELL of the SDF, as nextpnr writes it."""
+    text = f'  (CELL\n    (CELLTYPE "{ctype}")\n    (INSTANCE {inst})\n    (DELAY (ABSOLUTE\n'
+    text += "".join(f"        (IOPATH {p})\n" for p in iopaths) + "    ))\n"
+    if checks:
+        text += "    (TIMINGCHECK\n" + "".join(f"      ({c})\n" for c in checks) + "    )\n"
+    return text + "  )\n"
+
+
+_FF_CHECKS = ("SETUPHOLD (posedge DI) (posedge CLK) (0:0:0) (267:285:303)",
+              "SETUPHOLD (negedge DI) (posedge CLK) (0:0:0) (267:285:303)")
+_SDF += "".join([
+    _cell("TRELLIS_FF", "a_TRELLIS_FF_Q", ["CLK Q (430:477:525) (430:477:525)"]),
+    _cell("TRELLIS_FF", "b_TRELLIS_FF_Q_1", ["CLK Q (430:477:525) (430:477:500)"]),
+    _cell("TRELLIS_COMB", "l1", ["A F (200:218:236) (200:218:236)", "B F (200:218:250) (200:218:236)"]),
+    _cell("TRELLIS_COMB", "l2", ["C F (200:218:236) (200:218:236)"]),
+    _cell("TRELLIS_FF", "c_TRELLIS_FF_Q_7", ["CLK Q (430:477:525) (430:477:525)"], _FF_CHECKS),
+    _cell("DP16KD", r"mem\/x", ["CLKA DOA0 (5000:5500:5830) (5000:5500:5830)"],
+          ["SETUPHOLD (posedge ADA0) (posedge CLKA) (100:150:180) (0:0:0)"]),
+]) + ")\n"
 
 
 def test_endpoint_slacks_from_a_hand_written_sdf(tmp_path):
