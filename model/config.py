@@ -1,7 +1,7 @@
 """Network configuration: one dataclass that fixes the dynamic-width CNN's shape.
 
 Every layer of the network maps onto the accelerator as a convolution (see
-../shared/ARCHITECTURE.md): the convolutions' output channels are split into ``groups`` equal
+docs/contract.md): the convolutions' output channels are split into ``groups`` equal
 channel groups with block lower-triangular connectivity, and the classifier is a "valid"
 convolution whose kernel covers the whole remaining feature map.
 """

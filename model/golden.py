@@ -3,7 +3,7 @@
 Everything that claims to be bit-exact (RTL testbenches, the host's model backend, the torch
 export) checks against the functions here. NumPy only, explicit dtypes, no torch.
 
-Contract (../shared/ARCHITECTURE.md):
+Contract (docs/contract.md):
 
 * ``acc[o] = b[o] + sum_{i,kh,kw} x[i, y*s+kh-p, x*s+kw-p] * w[o,i,kh,kw]`` in int32, padding
   reads 0; an accumulator outside int32 is an error here, never a silent wrap;

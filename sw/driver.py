@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.program import pack_params
-from hw.regmap import COUNTERS, DESC_BASE, DESC_STRIDE, Error, counter_offset, encode_descriptor, regmap
+from hw.contract.program import pack_params
+from hw.contract.regmap import COUNTERS, DESC_BASE, DESC_STRIDE, Error, counter_offset, encode_descriptor, regmap
 
 
 class AcceleratorError(RuntimeError):

@@ -35,7 +35,7 @@ UNITS = {
                     "assumption: 45 nm low-power leakage, ~2 uW per int8 MAC PE with its registers"),
 }
 
-# Buffer word sizes in bytes (hw/DESIGN.md), for SRAM energy per access.
+# Buffer word sizes in bytes (docs/design.md), for SRAM energy per access.
 def buffer_bytes(cfg) -> dict:
     n = cfg.rows
     return {"IMG": cfg.img_channels, "ACTA": n, "ACTB": n, "WGT": n, "PRM": 8 * n, "ACC": 4 * n, "LINE": n,

@@ -24,11 +24,12 @@ if __package__ in (None, ""):  # `python sw/host.py`: make the repository import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from hw.params import parse_array  # noqa: E402
-from hw.program import build_program  # noqa: E402
+from hw.contract.params import parse_array  # noqa: E402
+from hw.contract.program import build_program  # noqa: E402
 from model import golden  # noqa: E402
 from model.data import DatasetError, load_split  # noqa: E402
 from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
+from sim.runner import SimError  # noqa: E402
 from sw import report as rep  # noqa: E402
 from sw.driver import AcceleratorError, Driver  # noqa: E402
 from sw.energy import OPPS, OperatingPoint  # noqa: E402
@@ -137,10 +138,7 @@ def main(argv=None) -> int:
         golden_logits[c.name] = golden.run(export, images, groups=c.groups, keep_acts=False).logits
     try:
         session = run_backend(args.backend, acfg, program, configs, images, classes, waves=args.waves)
-    except AcceleratorError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except RuntimeError as e:  # sim.runner.SimError: a simulator build or run failed
+    except (AcceleratorError, SimError) as e:  # the device reported an error, or a simulator failed
         print(f"error: {e}", file=sys.stderr)
         return 1
     report = rep.build(session, program, export, acfg, opp, golden_logits, accuracy, args.backend)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.program import image_bytes
+from hw.contract.program import image_bytes
 
 
 @dataclass(frozen=True)

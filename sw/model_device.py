@@ -1,7 +1,7 @@
 """The fast exact model of the accelerator, behind the same 32-bit bus as the RTL.
 
-``ModelBus`` answers ``read32``/``write32`` from the register map of ``hw/regmap.py`` with real
-memories. On START it executes the descriptors with the schedule of ``hw/schedule.py``: every
+``ModelBus`` answers ``read32``/``write32`` from the register map of ``hw/contract/regmap.py`` with real
+memories. On START it executes the descriptors with the schedule of ``hw/contract/schedule.py``: every
 chunk reads the weight words, parameter entries and activation words at the addresses the
 sequencer uses, so its outputs come from memory contents exactly as on the RTL (NumPy,
 vectorised per chunk), and its counters are the schedule's. So ``sw.driver.Driver`` runs
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.regmap import COUNTERS, DESC_WORDS, Error, decode_descriptor, regmap
-from hw.schedule import (BUF_A, BUF_B, KIND_CLASSIFIER, SRC_IMAGE, geometry, out_dims, plan_run)
+from hw.contract.regmap import COUNTERS, DESC_WORDS, Error, decode_descriptor, regmap
+from hw.contract.schedule import (BUF_A, BUF_B, KIND_CLASSIFIER, SRC_IMAGE, geometry, out_dims, plan_run)
 from model.golden import requantize
 
 _WINDOW_COUNTER = {"IMAGE": "IMG", "ACT_A": "ACTA", "ACT_B": "ACTB", "WEIGHTS": "WGT", "PARAMS": "PRM",

@@ -19,34 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.params import ArrayConfig
-from hw.program import Program
-from hw.regmap import DESC_WORDS
-from hw.schedule import plan_run
+from hw.contract.params import ArrayConfig
+from hw.contract.program import Program
+from hw.contract.regmap import DESC_WORDS
+from hw.contract.schedule import plan_run
+from sim import runner
 from sw.driver import AcceleratorError
 from sw.measure import RunConfig, steps
 
-REPO = Path(__file__).resolve().parent.parent
-CLK_NS = 10  # the testbench clock (sim/tb_accel.py)
-
-
-def _runner():
-    """``sim.runner`` from the repository checkout (sim/ is not an installed package)."""
-    if not (REPO / "sim" / "runner.py").is_file():
-        raise RuntimeError(f"the RTL backends need the repository's sim/ folder next to sw/ ({REPO / 'sim'} "
-                           "is missing); use --backend model or run from a checkout")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from sim import runner
-    return runner
 
 
 def missing_simulator(backend: str) -> str | None:
     """Why ``backend`` cannot run on this machine, or None."""
-    try:
-        return _runner().missing_simulator(backend)
-    except RuntimeError as e:
-        return str(e)
+    return runner.missing_simulator(backend)
 
 
 # ------------------------------------------------------------------ request and result files
@@ -90,7 +75,7 @@ def bounds(program: Program, configs, images) -> tuple[int, int]:
     words = (program.weights.size + 2 * program.bias.size) // 4 + DESC_WORDS * len(program.descs) \
         + len(configs) * (len(images) * (images[0].size // 4 + 200) + 200 * program.num_layers)
     sim_cycles = 3 * total + 100 * words + 1_000_000
-    return longest + 10_000, math.ceil(sim_cycles * CLK_NS / 1e6)
+    return longest + 10_000, math.ceil(sim_cycles * runner.CLK_NS / 1e6)
 
 
 # ------------------------------------------------------------------ the run
@@ -103,7 +88,6 @@ def run_rtl(backend: str, acfg, program: Program, configs, images, classes: int,
     Returns the session dict of ``sw.measure.measure`` plus ``session["sim"]``: the simulator,
     its wall time and the simulated cycles. Raises ``AcceleratorError`` for an error the device
     reported and ``sim.runner.SimError`` when a build or the simulation itself failed."""
-    runner = _runner()
     say = (lambda m: print(f"[{backend}] {m}", file=sys.stderr, flush=True)) if progress else None
     b = runner.build_rtl(backend, acfg, waves, log=say)
     if b.built_now and say:
@@ -122,7 +106,7 @@ def run_rtl(backend: str, acfg, program: Program, configs, images, classes: int,
 
     def simulate():
         try:
-            outcome["results"] = runner.run_test(b, "tb_host", "host_session", folder,
+            outcome["results"] = runner.run_test(b, "sim.tb_host", "host_session", folder,
                                                  dict(request=folder, timeout_ms=timeout_ms),
                                                  log_file=folder / "sim.log")
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread

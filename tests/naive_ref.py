@@ -1,6 +1,6 @@
 """Deliberately naive reference arithmetic for the tests (not a test module).
 
-Explicit Python loops over Python ints, written from ../shared/ARCHITECTURE.md ("The arithmetic
+Explicit Python loops over Python ints, written from docs/contract.md ("The arithmetic
 contract") alone: nothing here calls model.golden, so agreement with it is an independent check.
 Tensors are nested Python lists (N, C, H, W) of ints; ``to_list``/``to_array`` convert.
 """

@@ -1,4 +1,4 @@
-"""The ECP5 netlist's DSP blocks (hw/dsp.py) against the portable RTL, module by module.
+"""The ECP5 netlist's DSP blocks (hw/gateware/dsp.py) against the portable RTL, module by module.
 
 The PE and the requantizer are each converted twice: portable (platform None, the RTL every
 other test checks against the golden model) and for the ECP5 target (``Ecp5Dsp``: MULT18X18D
@@ -21,9 +21,9 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.dsp import Ecp5Dsp, mult18x18d_model, reg_copy, trellis_ff_model
-from hw.pe import ProcessingElement
-from hw.postproc import Requant
+from hw.gateware.dsp import Ecp5Dsp, mult18x18d_model, reg_copy, trellis_ff_model
+from hw.gateware.pe import ProcessingElement
+from hw.gateware.postproc import Requant
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +140,7 @@ class _TwoCopies(wiring.Component):
 
 def _yosys_ffs(tmp_path, platform) -> int:
     """Flip-flops left by a complete synth_ecp5 of _TwoCopies."""
-    from hw.synth import _tool_cmd
+    from hw.flow.synth import _tool_cmd
     (tmp_path / "top.v").write_text(verilog.convert(_TwoCopies(), name="top", platform=platform))
     script = "read_verilog top.v; synth_ecp5 -top top; tee -o stat.json stat -json"
     subprocess.run(_tool_cmd("yosys") + ["-q", "-p", script], cwd=tmp_path, check=True, timeout=300,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.params import ArrayConfig
-from hw.program import build_program
-from hw.schedule import plan_run
+from hw.contract.params import ArrayConfig
+from hw.contract.program import build_program
+from hw.contract.schedule import plan_run
 from model import golden
 from model.data import load_split
 from model.export import DEFAULT_EXPORT, load_export

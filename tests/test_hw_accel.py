@@ -1,5 +1,5 @@
 """The whole accelerator in amaranth.sim, driven over AXI4-Lite by the host driver (sw/driver.py):
-bit-exact against the golden model and cycle-exact against hw.schedule, at two widths."""
+bit-exact against the golden model and cycle-exact against hw.contract.schedule, at two widths."""
 import asyncio
 from math import prod
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from hw.accel import Accelerator
-from hw.params import ArrayConfig
-from hw.program import act_words, build_program, image_bytes
-from hw.regmap import DESC_BASE, DESC_STRIDE, Error, encode_descriptor
-from hw.schedule import SRC_IMAGE, out_dims, plan_run
+from hw.gateware.accel import Accelerator
+from hw.contract.params import ArrayConfig
+from hw.contract.program import act_words, build_program, image_bytes
+from hw.contract.regmap import DESC_BASE, DESC_STRIDE, Error, encode_descriptor
+from hw.contract.schedule import SRC_IMAGE, out_dims, plan_run
 from model import golden
 from model.config import ConvSpec, NetConfig
 from model.net import DynNet
@@ -176,7 +176,7 @@ def check_network(images, ex):
 
 
 def test_bad_configurations_set_error_codes_and_never_hang(tiny):
-    """Each bad configuration sets its error code (the one hw.schedule predicts), the sequencer
+    """Each bad configuration sets its error code (the one hw.contract.schedule predicts), the sequencer
     stops within a bounded number of polls, and a good run afterwards is still bit-exact."""
     images, ex = tiny
     prog = build_program(ex, ACC)
@@ -255,7 +255,7 @@ def test_bad_configurations_set_error_codes_and_never_hang(tiny):
 
 def test_buffer_end_checks_at_the_boundary(tiny):
     """A layer whose input, output or parameters end exactly at the buffer's end runs; one word
-    further, or a base past the end (up to 2**32 - 1), is BAD_SHAPE, as hw.schedule says."""
+    further, or a base past the end (up to 2**32 - 1), is BAD_SHAPE, as hw.contract.schedule says."""
     images, ex = tiny
     prog = build_program(ex, ACC)
     good = prog.descs

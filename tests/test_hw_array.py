@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""hw.array.SystolicArray (and hw.pe) in amaranth.sim: chunks streamed back to back under the
-sequencer's weight-load rule (hw/DESIGN.md), checked against an int64 NumPy product, plus gating.
+"""hw.gateware.array.SystolicArray (and hw.gateware.pe) in amaranth.sim: chunks streamed back to back under the
+sequencer's weight-load rule (docs/design.md), checked against an int64 NumPy product, plus gating.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from hw.array import SystolicArray
+from hw.gateware.array import SystolicArray
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""hw.axil.ControlBus under amaranth.sim, driven by a small AXI4-Lite master written here.
+"""hw.gateware.axil.ControlBus under amaranth.sim, driven by a small AXI4-Lite master written here.
 
-Every expected value comes from the register map's declared layout (hw.regmap) or from a
+Every expected value comes from the register map's declared layout (hw.contract.regmap) or from a
 byte-level Python model of each window; a real ``amaranth.lib.memory.Memory`` sits behind every
 window. Every wait is bounded; every random generator is seeded (the seed is in the test id and
 in every assertion message). The master also checks, on every cycle it runs, the protocol rules
@@ -17,9 +17,9 @@ from amaranth.back import verilog
 from amaranth.lib import memory
 from amaranth.sim import Simulator
 
-from hw.axil import ControlBus
-from hw.params import ArrayConfig
-from hw.regmap import COUNTERS, DESC_WORDS, Resp, regmap
+from hw.gateware.axil import ControlBus
+from hw.contract.params import ArrayConfig
+from hw.contract.regmap import COUNTERS, DESC_WORDS, Resp, regmap
 
 # Small geometries keep the simulation fast. SMALL: 4x4 with a 3-byte image word (one byte of
 # the 4-byte entry does not exist). ODD: 10x10 with 9 image channels, so entries have slots that

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.postproc.Requant in amaranth.sim against model.golden.requantize (the arithmetic contract)."""
+"""hw.gateware.postproc.Requant in amaranth.sim against model.golden.requantize (the arithmetic contract)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from hw.postproc import Requant
+from hw.gateware.postproc import Requant
 from model.export import M_MAX, S_MAX
 from model.golden import INT32_MAX, INT32_MIN, requantize
 

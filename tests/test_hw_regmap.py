@@ -1,7 +1,7 @@
-"""hw.params and hw.regmap: the configuration, the register map's layout rules, descriptors, docs.
+"""hw.contract.params and hw.contract.regmap: the configuration, the register map's layout rules, descriptors, docs.
 
 Expected offsets are recomputed here from the layout rules the map declares (the numbers in
-hw/regmap.py's docstrings and the README), not read back from the map itself.
+hw/contract/regmap.py's docstrings and the README), not read back from the map itself.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hw.params import ArrayConfig, parse_array
-from hw.regmap import (
+from hw.contract.params import ArrayConfig, parse_array
+from hw.contract.regmap import (
     COUNTERS, DESC_FIELDS, DESC_WORDS, ERROR_CODES, Error, Field, Register, Window,
     counter_offset, decode_descriptor, desc_field, encode_descriptor, markdown, regmap,
 )
@@ -117,7 +117,7 @@ def test_map_has_no_overlaps_and_fits(array):
 
 
 def test_overlap_is_detected():
-    from hw.regmap import RegMap
+    from hw.contract.regmap import RegMap
     cfg = ArrayConfig()
     a = Register("A", 0x10, (Field("A", 0, 32, "rw"),), "", count=4)
     b = Register("B", 0x18, (Field("B", 0, 32, "rw"),), "")
@@ -257,7 +257,7 @@ def test_decode_descriptor_rejects_bad_words():
 
 def test_descriptor_layout_matches_words():
     from amaranth.lib import data
-    from hw.regmap import descriptor_layout
+    from hw.contract.regmap import descriptor_layout
     layout = descriptor_layout()
     assert layout.size == 256
     d = {"kind": 2, "src": 1, "cout": 10, "groups": 4, "dst_base": 0xDEADBEEF}
@@ -290,10 +290,10 @@ def test_markdown_lists_everything(array):
 
 def test_markdown_cli(subprocess_env):
     repo = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, "-m", "hw.regmap", "--markdown", "--array", "4x4"],
+    r = subprocess.run([sys.executable, "-m", "hw.contract.regmap", "--markdown", "--array", "4x4"],
                        capture_output=True, text=True, timeout=60, cwd=repo, env=subprocess_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == markdown(parse_array("4x4"))
-    r = subprocess.run([sys.executable, "-m", "hw.regmap", "--markdown", "--array", "8x4"],
+    r = subprocess.run([sys.executable, "-m", "hw.contract.regmap", "--markdown", "--array", "8x4"],
                        capture_output=True, text=True, timeout=60, cwd=repo, env=subprocess_env)
     assert r.returncode == 2 and "R == C" in r.stderr

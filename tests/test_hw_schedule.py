@@ -5,9 +5,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from hw.params import ArrayConfig
-from hw.program import act_words, build_program, image_bytes
-from hw.schedule import plan_run
+from hw.contract.params import ArrayConfig
+from hw.contract.program import act_words, build_program, image_bytes
+from hw.contract.schedule import plan_run
 from model import golden
 from model.data import load_split
 from model.export import load_export

@@ -1,4 +1,4 @@
-"""hw.sta: every endpoint's slack from nextpnr's SDF.
+"""hw.flow.sta: every endpoint's slack from nextpnr's SDF.
 
 A hand-written SDF whose arrivals are summed here from its own delays, and a routed design whose
 worst slack must give nextpnr's own Fmax (from its report, not from this module)."""
@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from hw import sta, synth
-from hw.params import parse_array
+from hw.flow import sta, synth
+from hw.contract.params import parse_array
 
 # two registers a, b (2 bits) launch into LUTs l1, l2 and land at register c's DI and a block
 # RAM's address; a name with an escaped divider; delays in ps, as nextpnr writes them
@@ -98,10 +98,10 @@ def test_combinational_loop_and_bad_input_are_errors(tmp_path):
     (tmp_path / "loop.sdf").write_text(loop)
     with pytest.raises(ValueError, match="combinational loop"):
         sta.analyse(sta.parse_sdf(tmp_path / "loop.sdf"), 10.0)
-    p = subprocess.run([sys.executable, "-m", "hw.sta", str(tmp_path / "loop.sdf")], cwd=REPO,
+    p = subprocess.run([sys.executable, "-m", "hw.flow.sta", str(tmp_path / "loop.sdf")], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "combinational loop" in p.stderr, (p.returncode, p.stderr)
-    p = subprocess.run([sys.executable, "-m", "hw.sta", str(tmp_path / "none.sdf")], cwd=REPO,
+    p = subprocess.run([sys.executable, "-m", "hw.flow.sta", str(tmp_path / "none.sdf")], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "no SDF" in p.stderr, (p.returncode, p.stderr)
 
@@ -118,7 +118,7 @@ def test_worst_slack_is_nextpnrs_fmax_on_a_routed_design(tmp_path):
     assert t["endpoints"] > 4 * 4 * 32 and t["period_ns"] == pytest.approx(4.0)
     assert t["failing"] == sum(g["endpoints"] for g in t["groups"])
     assert (t["failing"] > 0) == (rep["fmax_mhz"] < 250)
-    p = subprocess.run([sys.executable, "-m", "hw.sta", rep["files"]["sdf"], "--period", "4",
+    p = subprocess.run([sys.executable, "-m", "hw.flow.sta", rep["files"]["sdf"], "--period", "4",
                         "--json", str(tmp_path / "sta.json")], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and f"Fmax {t['fmax_mhz']} MHz" in p.stdout, (p.stdout, p.stderr)

@@ -1,9 +1,9 @@
-"""FPGA flow (hw/synth.py) and Verilator lint (hw/lint.py).
+"""FPGA flow (hw/flow/synth.py) and Verilator lint (hw/flow/lint.py).
 
 * A Yosys-only smoke test: a 4x4 array through ``synth_ecp5`` (the project's flow, DSP policy
   "datapath", with the I/O wrapper) up to the LUT mapping, resource counts from Yosys'
   ``stat -json``; the complete synthesis of the 4x4 is a slow-marked test.
-* The lint of a 4x4 array is clean with hw/lint_waivers.vlt.
+* The lint of a 4x4 array is clean with hw/flow/lint_waivers.vlt.
 * Fast checks of the pieces that need no tool: the wrapper, the fit verdict, the report parser,
   the command line.
 
@@ -19,8 +19,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from hw import synth
-from hw.params import parse_array
+from hw.flow import synth
+from hw.contract.params import parse_array
 
 
 def _smoke(tmp_path, lut_map):
@@ -72,8 +72,8 @@ def test_yosys_full_4x4(tmp_path):
 
 
 def test_lint_4x4_clean(tmp_path):
-    from hw.gen import generate
-    from hw.lint import lint
+    from hw.flow.gen import generate
+    from hw.flow.lint import lint
 
     path = generate(parse_array("4x4"), tmp_path)
     res = lint(path, path.stem, timeout=300)
@@ -81,8 +81,8 @@ def test_lint_4x4_clean(tmp_path):
 
 
 def test_waivers_each_have_a_reason():
-    """Every lint_off line in hw/lint_waivers.vlt is preceded by a comment saying why."""
-    lines = (REPO / "hw" / "lint_waivers.vlt").read_text().splitlines()
+    """Every lint_off line in hw/flow/lint_waivers.vlt is preceded by a comment saying why."""
+    lines = (REPO / "hw" / "flow" / "lint_waivers.vlt").read_text().splitlines()
     waivers = [i for i, ln in enumerate(lines) if ln.strip().startswith("lint_off")]
     assert waivers
     for i in waivers:
@@ -150,11 +150,11 @@ def test_lut_pe_rows_fit_the_dsp_budget():
 
 
 def test_ecp5_netlist_puts_the_chosen_rows_on_dsp_blocks(tmp_path):
-    """The ECP5 netlist (hw.dsp.Ecp5Dsp as the platform) of a 4x4 array: a MULT18X18D in every
+    """The ECP5 netlist (hw.gateware.dsp.Ecp5Dsp as the platform) of a 4x4 array: a MULT18X18D in every
     PE of the rows the target keeps on DSP blocks and none in the others, two per requantizer
     lane; the portable Verilog has none."""
-    from hw.dsp import Ecp5Dsp
-    from hw.gen import generate
+    from hw.gateware.dsp import Ecp5Dsp
+    from hw.flow.gen import generate
     cfg = parse_array("4x4")
     for lut_rows in (0, 1, 4):
         text = generate(cfg, tmp_path, f"e{lut_rows}", platform=Ecp5Dsp(4, lut_rows)).read_text()
@@ -230,7 +230,7 @@ def test_deep_paths_lists_one_path_per_end_register_deepest_first():
     (["--array", "4x4", "--jobs", "2"], "--jobs goes with --seeds"),
 ])
 def test_cli_bad_arguments(args, needle):
-    p = subprocess.run([sys.executable, "-m", "hw.synth", *args], cwd=REPO, capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "hw.flow.synth", *args], cwd=REPO, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 2 and needle in p.stderr, (p.returncode, p.stderr)
 
@@ -240,8 +240,8 @@ def test_ecp5_clock_and_reset_go_to_pclk_pins(tmp_path):
     pins, two different ones, and its wrapper puts the reset on a global network through a
     DCCA; the iCE40 flow has no constraints (nextpnr-ice40 finds the global buffer itself) and
     registers the reset in the fabric."""
-    from hw.synth import DEVICES, pin_constraints, write_wrapper
-    from hw.params import parse_array
+    from hw.flow.synth import DEVICES, pin_constraints, write_wrapper
+    from hw.contract.params import parse_array
     cfg = parse_array("4x4")
     plain, glob = tmp_path / "plain.v", tmp_path / "global.v"
     assert write_wrapper(cfg, "chanscale_4x4", plain)["reset"] == "register"
@@ -263,7 +263,7 @@ def test_ecp5_clock_and_reset_go_to_pclk_pins(tmp_path):
 def test_speed_grade_changes_the_part_and_the_timing_model():
     """--speed 8 names the -8 part and passes --speed 8 to nextpnr; the device table itself is
     left as it was."""
-    from hw.synth import DEVICES, with_speed
+    from hw.flow.synth import DEVICES, with_speed
     base = DEVICES["ecp5-45k"]
     fast = with_speed(base, 8)
     assert (base.speed, base.part) == (6, "LFE5U-45F-6BG381C")
@@ -287,14 +287,14 @@ def test_report_names_follow_the_options():
 
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_macgrid_is_an_output_stationary_mac_grid(pipelined):
-    """The baseline grid (hw/macgrid.py), simulated: every cell's parity bit equals the parity of
+    """The baseline grid (hw/flow/macgrid.py), simulated: every cell's parity bit equals the parity of
     the sum the systolic timing gives, computed here in closed form. Cell (i, j) multiplies, in
     cycle t, the a_in[i] of cycle t - 1 - j by the b_in[j] of cycle t - 1 - i (zeros where clr
     was 1 in that cycle), and starts from 0 the cycle after a clear's register (clr_r) is 1. The
     pipelined grid (products registered) gives the same values a cycle later."""
     import numpy as np
     from amaranth.sim import Simulator
-    from hw.macgrid import MacGrid
+    from hw.flow.macgrid import MacGrid
 
     n, cycles = 3, 24
     rng = np.random.default_rng(7)
@@ -352,7 +352,7 @@ def test_macgrid_through_the_flow(tmp_path):
     assert (tmp_path / "synth" / "macgrid_4x4_ecp5-45k_nopnr_nolut.json").exists()
     assert (tmp_path / "synth" / "macgrid_4x4_ecp5_all_nolut" / "macgrid_4x4.v").exists()
     assert rep["config"] == dict(rows=4, cols=4)
-    p = subprocess.run([sys.executable, "-m", "hw.synth", "--design", "macgrid", "--array", "4x4", "--no-pnr",
+    p = subprocess.run([sys.executable, "-m", "hw.flow.synth", "--design", "macgrid", "--array", "4x4", "--no-pnr",
                         "--no-lut-map", "--out", str(tmp_path / "cli")], cwd=REPO, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0 and "macgrid 4x4 on ecp5-45k" in p.stdout, (p.returncode, p.stdout, p.stderr)

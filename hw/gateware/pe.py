@@ -1,4 +1,4 @@
-"""One weight-stationary processing element of the systolic array (hw/DESIGN.md).
+"""One weight-stationary processing element of the systolic array (docs/design.md).
 
 No `from __future__ import annotations` here: wiring reads the port annotations as objects.
 """
@@ -38,7 +38,7 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
     ``f`` is the shadow/active *forward* bit (``w_fwd``): some PE further right in this row is
     enabled for the chunk, so the activation must keep moving through this PE even though it does
     no MAC itself. With the sequencer's enable patterns (a prefix of rows and a prefix of columns)
-    ``f`` implies ``e`` and the rule is exactly hw/DESIGN.md's ``x_reg <= x if valid & e``.
+    ``f`` implies ``e`` and the rule is exactly docs/design.md's ``x_reg <= x if valid & e``.
 
     Gating: a PE that does no MAC adds 0 (sums wrap modulo 2**32, which the contract's int32
     accumulators never reach); a PE with ``e | f == 0`` (or a bubble) holds ``x_out``; weight
@@ -75,7 +75,7 @@ a column is one cycle later in the same way, so the column's sums still meet (PE
     registers (exposed for tests and waveforms).
 
     ``row``: the PE's row in the array. It matters only when the design is elaborated for the ECP5
-    synthesis target (``hw.dsp.Ecp5Dsp`` as the platform): a row the target puts on DSP blocks
+    synthesis target (``hw.gateware.dsp.Ecp5Dsp`` as the platform): a row the target puts on DSP blocks
     builds the operand registers, the multiplier and the product register as one MULT18X18D,
     with the same product cycle for cycle (its operand registers load every cycle, ``x`` gated to
     0 without a MAC).

@@ -4,7 +4,7 @@ Not part of the accelerator. It is the textbook output-stationary systolic grid,
 way: activations move right, weights move down, and each cell adds ``a * b`` to its int32
 accumulator in the same cycle as the multiply, so Yosys maps ``*`` onto a MULT18X18D with the
 block's input and output registers unused and the route into the multiplier, the multiplier, the
-route out and the 32-bit adder form one path. ``python -m hw.synth --design macgrid`` puts it
+route out and the 32-bit adder form one path. ``python -m hw.flow.synth --design macgrid`` puts it
 through the same flow as the accelerator (same wrapper, same devices, same nextpnr options), so
 the README can say what the accelerator reaches next to what this grid reaches on the same part.
 

@@ -2,8 +2,8 @@
 
 An :class:`ArrayConfig` fixes everything about the accelerator that is chosen at elaboration time:
 the size of the systolic array, the depth of every on-chip buffer and the limits the sequencer
-checks a layer against. The register map (:mod:`hw.regmap`) is derived from it, the host reads the
-same values back from the ID/GEOMETRY/DEPTH/LIMITS registers, and ``python -m hw.gen`` writes it
+checks a layer against. The register map (:mod:`hw.contract.regmap`) is derived from it, the host reads the
+same values back from the ID/GEOMETRY/DEPTH/LIMITS registers, and ``python -m hw.flow.gen`` writes it
 next to the Verilog as JSON.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ _ARRAY_MSG = "array must be RxC with R == C in 2..16, e.g. 8x8"
 class ArrayConfig:
     """Geometry of the systolic array and depths of its on-chip buffers.
 
-    All depths count words of the buffer's own width (see ``hw/DESIGN.md``, "Memories"). Values
+    All depths count words of the buffer's own width (see ``docs/design.md``, "Memories"). Values
     that appear in a read-only register must fit that register's field (for example
     ``max_kernel`` <= 15, a 4-bit field); the register map is built once here to check that.
 

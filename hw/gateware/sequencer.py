@@ -1,7 +1,7 @@
 """The layer sequencer: runs descriptors on the systolic array, one pixel per cycle.
 
-It is the RTL of ``hw/schedule.py`` (the executable definition of its timeline and counters) and
-the layouts of ``hw/DESIGN.md``; ``tests/test_hw_accel.py`` checks both cycle for cycle.
+It is the RTL of ``hw/contract/schedule.py`` (the executable definition of its timeline and counters) and
+the layouts of ``docs/design.md``; ``tests/test_hw_accel.py`` checks both cycle for cycle.
 
 Per descriptor: FETCH (``FETCH_CYCLES`` = 2: the descriptor table's registered read, then the
 latch; skips a classifier head whose SELECT_K is not the active input group count), DECODE
@@ -33,10 +33,10 @@ from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
 from .dsp import reg_copy
-from .params import check_sequencer_size
+from ..contract.params import check_sequencer_size
 from .postproc import Requant
-from .regmap import Error
-from .schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, FETCH_CYCLES, KIND_CLASSIFIER, KIND_CONV,
+from ..contract.regmap import Error, descriptor_layout, register_layout, regmap
+from ..contract.schedule import (ARRAY_LATENCY, BUF_A, BUF_B, DECODE_CYCLES, DST_LOGITS, FETCH_CYCLES, KIND_CLASSIFIER, KIND_CONV,
                        READ_LATENCY, REQ_LATENCY, SRC_IMAGE, drain_cycles)
 
 __all__ = ["Sequencer"]
@@ -77,7 +77,7 @@ class Sequencer(wiring.Component):
 
     Parameters
     ----------
-    cfg : hw.params.ArrayConfig
+    cfg : hw.contract.params.ArrayConfig
 
     Members
     -------
@@ -85,10 +85,11 @@ class Sequencer(wiring.Component):
         One-cycle pulses from CTRL.
     first_layer, num_layers, width : In(8)
         FIRST_LAYER, NUM_LAYERS and WIDTH registers.
-    chan : In(ArrayLayout(16, n_desc))
-        CHAN registers (OUT_GROUPS[7:0], IN_GROUPS[15:8]).
-    desc_idx : Out(range(n_desc)), desc : In(ArrayLayout(32, 8))
-        The descriptor table's read port: the running descriptor's words.
+    chan : In(ArrayLayout(layout of CHAN, n_desc))
+        CHAN registers (``chan[j].out_groups``, ``chan[j].in_groups``; ``hw.contract.regmap``).
+    desc_idx : Out(range(n_desc)), desc : In(descriptor_layout())
+        The descriptor table's read port: the running descriptor's fields, a cycle after
+        ``desc_idx`` (``hw.contract.regmap.descriptor_layout``).
     busy, done, error, code, layer : Out
         STATUS fields.
     img_addr, img_re / img_data : the image memory's N read ports.
@@ -118,8 +119,8 @@ class Sequencer(wiring.Component):
         sig = {
             "start": In(1), "abort": In(1),
             "first_layer": In(8), "num_layers": In(8), "width": In(8),
-            "chan": In(data.ArrayLayout(16, nd)),
-            "desc_idx": Out(range(nd)), "desc": In(data.ArrayLayout(32, 8)),
+            "chan": In(data.ArrayLayout(register_layout(regmap(cfg).reg("CHAN")), nd)),
+            "desc_idx": Out(range(nd)), "desc": In(descriptor_layout()),
             "busy": Out(1), "done": Out(1), "error": Out(1), "code": Out(4), "layer": Out(8),
             "img_addr": Out(data.ArrayLayout(range(cfg.img_depth), n)), "img_re": Out(n),
             "img_data": In(data.ArrayLayout(8 * cfg.img_channels, n)),
@@ -187,12 +188,12 @@ class Sequencer(wiring.Component):
         # one addition, H + pk1 or (H + pk2) >> 1 (equal whenever H + 2P >= K, else BAD_SHAPE)
         pk1, pk2 = Signal(signed(11), name="pk1", reset_less=True), Signal(signed(11), name="pk2", reset_less=True)
         m.d.comb += self.desc_idx.eq(j)
-        words = self.desc  # registered in the bus: descriptor j of the previous cycle
+        desc = self.desc  # registered in the bus: descriptor j of the previous cycle
         # layer j's channel counts, registered alike (read in FETCH, its second cycle): the
         # uniform width overrides the per-layer channel-count register
         gi_now, go_now = Signal(8, name="gi_now"), Signal(8, name="go_now")
-        m.d.sync += [gi_now.eq(Mux(self.width != 0, self.width, self.chan[j][8:16])),
-                     go_now.eq(Mux(self.width != 0, self.width, self.chan[j][0:8]))]
+        m.d.sync += [gi_now.eq(Mux(self.width != 0, self.width, self.chan[j].in_groups)),
+                     go_now.eq(Mux(self.width != 0, self.width, self.chan[j].out_groups))]
         # src == SRC_IMAGE as a register of its own, loaded with src in FETCH (one of the most
         # read flags: no compare in front of its ~100 loads)
         image = Signal(name="image")
@@ -948,7 +949,7 @@ class Sequencer(wiring.Component):
         with m.If(dsel[20]):
             m.d.sync += [tiles_t[g].eq((ext_f[g] + N - 1) >> LOGN) for g in range(GM)]
         with m.If(dsel[17]):
-            # the checks, in hw.schedule.check_layer's order: all but br's at cycle 17
+            # the checks, in hw.contract.schedule.check_layer's order: all but br's at cycle 17
             # (the group dividers' remainders are final), the error code at 18
             conv, cls = kind == KIND_CONV, kind == KIND_CLASSIFIER
             m.d.sync += [
@@ -982,18 +983,17 @@ class Sequencer(wiring.Component):
                 m.next = "FETCH"
                 guard()
             with m.State("FETCH"):
-                m.d.sync += [kind.eq(words[0][0:2]), src.eq(words[0][2:4]), dst.eq(words[0][4:6]),
-                             image.eq(words[0][2:4] == SRC_IMAGE),
-                             relu.eq(words[0][6]), pool.eq(words[0][7]), tri.eq(words[0][8]),
-                             selk.eq(words[0][12:16]), cin.eq(words[1][0:16]), cout.eq(words[1][16:32]),
-                             H.eq(words[2][0:16]), W.eq(words[2][16:32]), K.eq(words[3][0:8]),
-                             S.eq(words[3][8:16]), P.eq(words[3][16:24]), G.eq(words[3][24:32]),
-                             w_base.eq(words[4]), p_base.eq(words[5]), src_base.eq(words[6]),
-                             dst_base.eq(words[7]), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES),
-                             pk1.eq(2 * words[3][16:24] - words[3][0:8] + 1),
-                             pk2.eq(2 * words[3][16:24] - words[3][0:8] + 2)]
-                w0 = words[0]
-                skip = (w0[0:2] == KIND_CLASSIFIER) & (w0[12:16] != 0) & (w0[12:16] != gi_now)
+                m.d.sync += [kind.eq(desc.kind), src.eq(desc.src), dst.eq(desc.dst),
+                             image.eq(desc.src == SRC_IMAGE),
+                             relu.eq(desc.relu), pool.eq(desc.pool), tri.eq(desc.triangular),
+                             selk.eq(desc.select_k), cin.eq(desc.cin), cout.eq(desc.cout),
+                             H.eq(desc.h), W.eq(desc.w), K.eq(desc.kernel),
+                             S.eq(desc.stride), P.eq(desc.pad), G.eq(desc.groups),
+                             w_base.eq(desc.w_base), p_base.eq(desc.p_base), src_base.eq(desc.src_base),
+                             dst_base.eq(desc.dst_base), gi.eq(gi_now), go.eq(go_now), lcnt.eq(FETCH_CYCLES),
+                             pk1.eq(2 * desc.pad - desc.kernel + 1),
+                             pk2.eq(2 * desc.pad - desc.kernel + 2)]
+                skip = (desc.kind == KIND_CLASSIFIER) & (desc.select_k != 0) & (desc.select_k != gi_now)
                 with m.If(skip):
                     m.d.comb += [self.lc_we.eq(1), self.lc_val.eq(FETCH_CYCLES)]
                     m.d.sync += j.eq(j + 1)

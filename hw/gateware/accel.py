@@ -13,10 +13,10 @@ from amaranth.lib.wiring import In, Out
 
 from .axil import ControlBus
 from .dsp import ecp5_dsp, reg_copy
-from .params import ArrayConfig, check_sequencer_size
-from .regmap import COUNTERS
+from ..contract.params import ArrayConfig, check_sequencer_size
+from ..contract.regmap import COUNTERS
 from .sequencer import Sequencer
-from .schedule import BUF_A, BUF_B, READ_LATENCY, SRC_IMAGE
+from ..contract.schedule import BUF_A, BUF_B, READ_LATENCY, SRC_IMAGE
 
 __all__ = ["Accelerator"]
 
@@ -119,7 +119,7 @@ class Accelerator(wiring.Component):
             """The read port's word in a register of its own, loading every cycle (no enable, no
             reset): a block RAM's clock-to-output is slow (5.83 ns on an ECP5-6, more than half of
             a 10 ns cycle), so the word goes into a flip-flop first and only then through any
-            select, mask or wire across the die (READ_LATENCY in hw/schedule.py: a read's word is
+            select, mask or wire across the die (READ_LATENCY in hw/contract/schedule.py: a read's word is
             there two cycles after its address; a memory's output holds after a read, so the
             register holds too while nothing is read)."""
             q = Signal(len(rd.data), name=f"{name}_word", reset_less=True)

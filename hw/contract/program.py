@@ -1,5 +1,5 @@
 """Map an int8 export onto the accelerator: layer descriptors, weight words, parameter entries
-and the image, in exactly the memory layouts of ``hw/DESIGN.md``. ``sw/`` and the RTL tests both
+and the image, in exactly the memory layouts of ``docs/design.md``. ``sw/`` and the RTL tests both
 use this; nothing else packs weights.
 
 One program serves every width: the weight words are laid out for full width and a narrower
@@ -19,7 +19,7 @@ from .schedule import (BUF_A, BUF_B, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, SRC
 @dataclass
 class Program:
     cfg: object
-    descs: list  # descriptor dicts (hw.regmap.encode_descriptor fields)
+    descs: list  # descriptor dicts (hw.contract.regmap.encode_descriptor fields)
     weights: np.ndarray  # int8 (words, N): weight memory from word 0
     bias: np.ndarray  # int32 (entries, N)
     M: np.ndarray  # int32 (entries, N)

@@ -1,9 +1,9 @@
 """The chanscale register map, declared once: hw/ builds the bus from it, sw/ drives it with it.
 
 Nothing else in the project writes an address, a bit position or an error code as a number:
-the AXI4-Lite slave (:mod:`hw.axil`) generates its decoder from :func:`regmap`, the host driver
-looks offsets and fields up here, and the README's register table is :func:`markdown`'s output
-(``python -m hw.regmap --markdown --array 8x8``).
+the AXI4-Lite slave (:mod:`hw.gateware.axil`) generates its decoder from :func:`regmap`, the host driver
+looks offsets and fields up here, and docs/registers.md is :func:`markdown`'s output
+(``python -m hw.contract.regmap --markdown --array 8x8``).
 
 The declaration style follows amaranth-soc's ``csr.reg`` (registers as objects with typed fields
 and a doc per field), without depending on it. Three kinds of objects:
@@ -22,7 +22,6 @@ Layer descriptors (8 words each, ``DESC_W0`` .. ``DESC_W7``) have their own fiel
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import functools
 import operator
 import sys
@@ -96,6 +95,11 @@ class Dst(IntEnum):
     ACT_A = 1
     ACT_B = 2
     LOGITS = 3
+
+
+# An activation buffer has one code as a source and as a destination (the ping-pong swaps them).
+BUF_A, BUF_B = Src.ACT_A, Src.ACT_B
+assert (Dst.ACT_A, Dst.ACT_B) == (BUF_A, BUF_B)
 
 
 class Resp(IntEnum):
@@ -458,7 +462,7 @@ def register_layout(reg: Register):
 
 
 class RegMap:
-    """The register map of one :class:`~hw.params.ArrayConfig` (build it with :func:`regmap`).
+    """The register map of one :class:`~hw.contract.params.ArrayConfig` (build it with :func:`regmap`).
 
     Attributes
     ----------
@@ -632,7 +636,7 @@ def _offset_text(r: Register) -> str:
 
 
 def markdown(cfg: "ArrayConfig") -> str:
-    """The README's register section for ``cfg``: registers, windows, descriptor, error codes."""
+    """The register map page (docs/registers.md) for ``cfg``: registers, windows, descriptor, error codes."""
     m = regmap(cfg)
     out = [f"### Registers ({cfg.rows}x{cfg.cols} array, {cfg.addr_bits}-bit byte addresses, "
            f"32-bit registers)", "",
@@ -677,39 +681,18 @@ def markdown(cfg: "ArrayConfig") -> str:
 
 def main(argv=None) -> int:
     from .params import parse_array
-    p = argparse.ArgumentParser(prog="python -m hw.regmap", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m hw.contract.regmap", description=__doc__.splitlines()[0])
     p.add_argument("--markdown", action="store_true", help="print the register tables (Markdown)")
     p.add_argument("--array", default="8x8", help="array geometry RxC (default 8x8)")
-    p.add_argument("--readme", metavar="PATH", help="rewrite the block between the regmap markers of PATH")
     args = p.parse_args(argv)
     try:
         cfg = parse_array(args.array)
     except ValueError as e:
         p.error(str(e))
-    if args.readme:
-        path = Path(args.readme)
-        try:
-            path.write_text(readme_with_regmap(path.read_text(), cfg))
-        except (OSError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        return 0
     if not args.markdown:
-        p.error("nothing to do: pass --markdown or --readme PATH")
+        p.error("nothing to do: pass --markdown (make report writes docs/registers.md)")
     sys.stdout.write(markdown(cfg))
     return 0
-
-
-README_BEGIN, README_END = "<!-- regmap:begin -->", "<!-- regmap:end -->"
-
-
-def readme_with_regmap(text: str, cfg) -> str:
-    """``text`` with the block between the regmap markers replaced by ``markdown(cfg)``."""
-    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
-        raise ValueError(f"the README needs exactly one {README_BEGIN} ... {README_END} block")
-    head, rest = text.split(README_BEGIN)
-    _, tail = rest.split(README_END)
-    return f"{head}{README_BEGIN}\n{markdown(cfg)}{README_END}{tail}"
 
 
 if __name__ == "__main__":

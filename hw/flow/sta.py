@@ -10,13 +10,13 @@ and its slack against a clock period, and groups the failing endpoints by the re
 start and end at (``group_name``: bit suffixes and Yosys' ``_TRELLIS_FF_Q_<n>`` stripped).
 
 Delays are the triple's maximum (slow corner) of the rise and fall delays, as nextpnr's own
-timing uses. The worst slack it computes is nextpnr's critical path: ``python -m hw.sta file.sdf
+timing uses. The worst slack it computes is nextpnr's critical path: ``python -m hw.flow.sta file.sdf
 --period 10`` prints it next to the groups (checked in tests/test_sta.py against nextpnr's
 report on a routed design).
 
 Command line::
 
-    python -m hw.sta build/synth/8x8_ecp5_datapath_lutpe1/8x8_ecp5-45k.sdf --period 10 --paths 3
+    python -m hw.flow.sta build/synth/8x8_ecp5_datapath_lutpe1/8x8_ecp5-45k.sdf --period 10 --paths 3
 """
 from __future__ import annotations
 
@@ -189,14 +189,14 @@ def analyse(sdf: Sdf, period_ns: float, max_paths: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.sta", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m hw.flow.sta", description=__doc__.split("\n\n")[0])
     ap.add_argument("sdf", help="an SDF written by nextpnr --sdf")
     ap.add_argument("--period", type=float, default=10.0, help="clock period in ns (default 10)")
     ap.add_argument("--paths", type=int, default=1, help="print the N worst endpoints' paths")
     ap.add_argument("--json", help="write the analysis here")
     args = ap.parse_args(argv)
     if not Path(args.sdf).is_file():
-        print(f"error: no SDF at {args.sdf} (run nextpnr with --sdf, or python -m hw.synth, which writes one)",
+        print(f"error: no SDF at {args.sdf} (run nextpnr with --sdf, or python -m hw.flow.synth, which writes one)",
               file=sys.stderr)
         return 2
     if args.period <= 0:

@@ -1,6 +1,6 @@
-"""AXI4-Lite control slave: the register map of :mod:`hw.regmap` and its memory windows on one bus.
+"""AXI4-Lite control slave: the register map of :mod:`hw.contract.regmap` and its memory windows on one bus.
 
-The decoder is generated from :func:`hw.regmap.regmap`, so an address exists here exactly when it
+The decoder is generated from :func:`hw.contract.regmap.regmap`, so an address exists here exactly when it
 exists in the map (and in the README, and in the host driver).
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import ArrayConfig
-from .regmap import COUNTERS, DESC_BASE, DESC_STRIDE, DESC_WORDS, Resp, Window, register_layout, regmap
+from ..contract.params import ArrayConfig
+from ..contract.regmap import COUNTERS, DESC_BASE, DESC_STRIDE, DESC_WORDS, Resp, Window, register_layout, regmap
 
 __all__ = ["ControlBus"]
 

@@ -1,4 +1,4 @@
-"""Weight-stationary N x N systolic array with input skew and output de-skew (hw/DESIGN.md)."""
+"""Weight-stationary N x N systolic array with input skew and output de-skew (docs/design.md)."""
 from __future__ import annotations
 
 from amaranth import Cat, Module, Signal, signed

@@ -2,8 +2,8 @@
 
 Examples::
 
-    python -m hw.gen                          # 8x8 -> build/verilog/chanscale_8x8.v (+ .json)
-    python -m hw.gen --array 16x16 --out build/verilog
+    python -m hw.flow.gen                          # 8x8 -> build/verilog/chanscale_8x8.v (+ .json)
+    python -m hw.flow.gen --array 16x16 --out build/verilog
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .accel import Accelerator
-from .params import array_from_cli
-from .schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
+from ..gateware.accel import Accelerator
+from ..contract.params import array_from_cli
+from ..contract.schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
 
 
 def write_text(path, text: str) -> Path:
@@ -43,7 +43,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
              platform=None) -> Path:
     """Write ``<name>.v`` and ``<name>.json``; returns the Verilog path. Files appear complete or
     not at all. ``platform``: None for the portable Verilog (simulation, lint, any FPGA tool), or
-    ``hw.dsp.Ecp5Dsp`` for the ECP5 netlist whose multipliers are MULT18X18D instances."""
+    ``hw.gateware.dsp.Ecp5Dsp`` for the ECP5 netlist whose multipliers are MULT18X18D instances."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = name or f"chanscale_{cfg.rows}x{cfg.cols}"
@@ -59,7 +59,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.gen", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m hw.flow.gen", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
     ap.add_argument("--out", default="build/verilog", help="output folder")

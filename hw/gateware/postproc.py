@@ -1,15 +1,16 @@
-"""Post-processing lanes: requantize, ReLU, saturate (shared/ARCHITECTURE.md, the contract)."""
+"""Post-processing lanes: requantize, ReLU, saturate (the arithmetic contract, docs/contract.md)."""
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from model.export import S_MAX  # the largest shift the contract allows
+
 from .dsp import ecp5_dsp, mult18x18d
 
 __all__ = ["Requant"]
 
-S_MAX = 47  # largest shift the contract allows (model.export.S_MAX)
 _PROD_BITS = 48  # |acc * M| <= 2**31 * (2**16 - 1) < 2**47: signed(48) holds every product
 _SUM_BITS = 49  # product + rounding constant (<= 2**46): signed(49) with room to spare
 
@@ -29,7 +30,7 @@ class Requant(wiring.Component):
 
     Latency: 5 cycles, constant (``latency``): stage 1 multiplies in two halves (the low 17 bits
     and the high 15 bits of ``acc`` times ``m``: one 18 x 18 DSP block each, both products
-    registered; elaborated for the ECP5 synthesis target, ``hw.dsp.Ecp5Dsp``, those registers
+    registered; elaborated for the ECP5 synthesis target, ``hw.gateware.dsp.Ecp5Dsp``, those registers
     are the MULT18X18D blocks' own output registers), stage 2 joins them, stage 3 adds the
     rounding constant, stage 4 shifts by whole bytes, stage 5 selects the result's 8 bits and
     applies ReLU and saturation (a mask compare; no barrel shifter). A vector presented with
@@ -122,7 +123,7 @@ class Requant(wiring.Component):
             s0 = Signal(range(S_MAX + 1), name=f"s0_{i}", reset_less=True)
             m.d.sync += s0.eq(Mux(self.s[i] > S_MAX, S_MAX, self.s[i]))
             if ecp5_dsp(platform) is not None:
-                # the product registers are the DSP blocks' output registers (hw/dsp.py)
+                # the product registers are the DSP blocks' output registers (hw/gateware/dsp.py)
                 lo = mult18x18d(m, f"mul_lo_{i}", acc[:17], self.m[i], signed=False, reg_in=False,
                                 reg_out=True)
                 hi = mult18x18d(m, f"mul_hi_{i}", acc[17:].as_signed(), self.m[i], signed=True,

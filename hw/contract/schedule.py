@@ -17,26 +17,29 @@ Timeline of one run (busy cycles), for each descriptor j = FIRST .. FIRST+NUM-1:
     layer cycles = FETCH_CYCLES + DECODE_CYCLES + N + sum_i (1 + max(P_i, N)) + 2N + REQ_LATENCY + 7
 
 A chunk is one weight tile (N rows x N columns) streamed over one block of output pixels; see
-``hw/DESIGN.md`` for the tiling.
+``docs/design.md`` for the tiling.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KIND_CONV, KIND_CLASSIFIER = 1, 2
-SRC_IMAGE, BUF_A, BUF_B, DST_LOGITS = 0, 1, 2, 3
+from .regmap import BUF_A, BUF_B, Dst, Error, Kind, Src
+
+# The descriptor's codes, named once in the register map.
+KIND_CONV, KIND_CLASSIFIER = Kind.CONV, Kind.CLASSIFIER
+SRC_IMAGE, DST_LOGITS = Src.IMAGE, Dst.LOGITS
 
 FETCH_CYCLES = 2  # the descriptor row and channel counts registered, then latched
 DECODE_CYCLES = 24  # fixed: 16-step dividers, the checks, the o-tile tables (one product per cycle)
 #                    and two cycles for the chunk iterators' registered next-state values
-REQ_LATENCY = 5  # hw.postproc.Requant pipeline depth
+REQ_LATENCY = 5  # hw.gateware.postproc.Requant pipeline depth
 READ_LATENCY = 2  # a buffer read's word is used two cycles after its address: the block RAM's
-#                   synchronous read, then a register right behind it (hw.accel), so its slow
+#                   synchronous read, then a register right behind it (hw.gateware.accel), so its slow
 #                   clock-to-output ends at a flip-flop, not in the logic and wires after it
 
 
 def ARRAY_LATENCY(n: int) -> int:  # noqa: N802 (a constant of the array size)
-    """hw.array.SystolicArray.latency: the input register, N - 1 skew, N PEs and the last PE's
+    """hw.gateware.array.SystolicArray.latency: the input register, N - 1 skew, N PEs and the last PE's
     operand and product registers, N - 1 de-skew, less the overlap: 2N + 2."""
     return 2 * n + 2
 
@@ -143,7 +146,6 @@ def _chunks(d: dict, n: int, n_in: int, n_out: int, tap: bool, kr: int, block_ro
 def check_layer(d: dict, cfg, gi: int, go: int, producer_go: int | None) -> int:
     """The error code DECODE raises for descriptor ``d`` (0 = runs), in the hardware's priority
     order: descriptor, groups, shape."""
-    from .regmap import Error
     n, kind = cfg.rows, d["kind"]
     if kind == KIND_CONV:
         if d["src"] not in (SRC_IMAGE, BUF_A, BUF_B) or d["dst"] not in (BUF_A, BUF_B) or d["src"] == d["dst"]:
@@ -194,9 +196,8 @@ def check_layer(d: dict, cfg, gi: int, go: int, producer_go: int | None) -> int:
 def plan_layer(index: int, d: dict, cfg, gi: int, go: int, producer_go: int | None = None) -> LayerPlan:
     """Chunks and counters of descriptor ``d`` with ``gi``/``go`` active input/output groups.
 
-    Counters are those of ``hw.regmap.COUNTERS`` that the datapath drives (bus traffic is
+    Counters are those of ``hw.contract.regmap.COUNTERS`` that the datapath drives (bus traffic is
     the host's, counted separately)."""
-    from .regmap import Error
     n = cfg.rows
     plan = LayerPlan(index=index)
     if d["kind"] == KIND_CLASSIFIER and d["select_k"] and d["select_k"] != gi:
@@ -314,7 +315,6 @@ def plan_run(descs: list[dict], chan: list[tuple[int, int]], cfg, first: int, nu
              width: int = 0) -> RunPlan:
     """What one START does: descriptors ``first .. first+num-1`` with the channel-count register
     ``chan[j] = (in_groups, out_groups)`` (or every split layer at ``width`` groups if > 0)."""
-    from .regmap import Error
     run = RunPlan(layers=[])
     if num < 1 or first + num > cfg.n_desc:
         run.error, run.error_layer = int(Error.BAD_DESCRIPTOR), first

@@ -1,0 +1,279 @@
+"""The generated results: ``python -m sw.results`` (``make report``) measures the shipped export on
+the exact model backend and the golden model and writes
+
+* ``docs/results.md``: accuracy per width, per-layer cycles / utilisation / energy per width on
+  the 8x8 array, network totals on every array size, the dynamic range;
+* ``docs/registers.md``: the register map (``hw.contract.regmap``);
+* the README's result blocks (between ``<!-- results:NAME:begin -->`` and ``... :end -->``);
+* ``docs/plots/*.png``.
+
+``tests/test_docs.py`` regenerates the text and requires every file to equal it, so a number in
+the README or the docs cannot drift from the code. Figures that cannot be regenerated cheaply
+(training time, FPGA runs, simulation speed) live in ``docs/`` with their date, commit and machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from hw.contract.program import build_program
+from hw.contract.regmap import markdown as regmap_markdown
+from model import golden
+from model.data import DatasetError, load_split
+from model.export import DEFAULT_EXPORT, ExportError, load_export
+from sim.runner import array_config
+from sw import report as rep
+from sw.driver import Driver
+from sw.energy import OPPS, V_REF, units_table
+from sw.measure import RunConfig, measure
+from sw.model_device import ModelBus
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+ARRAYS = ("4x4", "8x8", "16x16")
+MAIN_ARRAY = "8x8"
+# The per-layer profile the docs compare with the uniform widths (non-uniform training: issue 27).
+PROFILE = (1, 2, 4)
+
+
+def configs(export) -> list[RunConfig]:
+    n, G = len(export.convs), export.groups
+    uniform = [RunConfig(groups=(k,) * n, uniform=k) for k in range(1, G + 1)]
+    return uniform + ([RunConfig(groups=PROFILE, uniform=None)] if len(PROFILE) == n else [])
+
+
+def collect(export, test) -> dict:
+    """Every figure of the generated docs: the golden model's int8 accuracy on ``test`` (the
+    whole split) and, per array size, the model backend's report of one image per configuration
+    at the nominal operating point."""
+    runs = configs(export)
+    image = test.images[:1]
+    accuracy = {c.name: (golden.accuracy(export, test.images, test.labels, groups=c.groups), len(test))
+                for c in runs}
+    logits = {c.name: golden.run(export, image, groups=c.groups, keep_acts=False).logits for c in runs}
+    classes = export.heads[export.groups].out_channels
+    reports = {}
+    for text in ARRAYS:
+        acfg = array_config(text)
+        program = build_program(export, acfg)
+        session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, runs, image, classes))
+        reports[text] = rep.build(session, program, export, acfg, OPPS["nominal"], logits, accuracy, "model")
+    return dict(meta=export.meta, reports=reports)
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _n(x) -> str:
+    return f"{x:,}"
+
+
+def _label(c) -> str:
+    return f"{c['width']:g}" if c["width"] else "profile " + ",".join(map(str, c["groups"]))
+
+
+def accuracy_table(data) -> str:
+    meta, c8 = data["meta"], data["reports"][MAIN_ARRAY]["configs"]
+    out = ["| width | int8, test (golden model) | int8, validation | float, test |",
+           "| --- | ---: | ---: | ---: |"]
+    for c in c8:
+        rec = meta.get("accuracy", {}).get(f"{c['width']:g}", {}) if c["width"] else {}
+        pct = (lambda k: f"{100 * rec[k]:.2f} %" if k in rec else "–")
+        out.append(f"| {_label(c)} | **{100 * c['int8_accuracy']:.2f} %** | {pct('int8_val')} | {pct('float_test')} |")
+    return "\n".join(out) + "\n"
+
+
+def totals_table(data) -> str:
+    rpt = data["reports"][MAIN_ARRAY]
+    out = ["| width | MACs | cycles | utilisation | latency (µs) | energy (nJ) | int8 accuracy |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in rpt["configs"]:
+        t = c["total"]
+        out.append(f"| {_label(c)} | {_n(t['macs'])} | {_n(t['cycles'])} | {t['utilization']:.3f} | "
+                   f"{t['latency_us']:.1f} | {t['energy_total_pj'] / 1000:,.0f} | {100 * c['int8_accuracy']:.2f} % |")
+    return "\n".join(out) + "\n"
+
+
+def layers_table(data) -> str:
+    out = ["| width | layer | MACs | cycles | utilisation | stall cycles | gated PE-cycles | energy (nJ) |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in data["reports"][MAIN_ARRAY]["configs"]:
+        for r in c["layers"] + [c["total"]]:
+            b = "**" if r is c["total"] else ""
+            out.append(f"| {b}{_label(c)}{b} | {b}{r['layer']}{b} | {_n(r['macs'])} | {b}{_n(r['cycles'])}{b} | "
+                       f"{r['utilization']:.3f} | {_n(r['stall_cycles'])} | {_n(r['gated_pe_cycles'])} | "
+                       f"{r['energy_total_pj'] / 1000:,.1f} |")
+    return "\n".join(out) + "\n"
+
+
+def arrays_table(data) -> str:
+    reps = data["reports"]
+    head = " | ".join(f"{a} cycles | {a} util." for a in ARRAYS)
+    out = [f"| width | {head} |", "| --- |" + " ---: | ---: |" * len(ARRAYS)]
+    for i, c in enumerate(reps[MAIN_ARRAY]["configs"]):
+        cells = " | ".join(f"{_n(reps[a]['configs'][i]['total']['cycles'])} | "
+                           f"{reps[a]['configs'][i]['total']['utilization']:.3f}" for a in ARRAYS)
+        out.append(f"| {_label(c)} | {cells} |")
+    return "\n".join(out) + "\n"
+
+
+def range_text(data) -> str:
+    s = data["reports"][MAIN_ARRAY]["summary"]
+    return (f"From width {s['narrow'][1:]}/4 to 4/4 on the {MAIN_ARRAY} array: cycles and latency x{s['cycle_ratio']}, "
+            f"energy x{s['energy_ratio']}, accuracy +{s['accuracy_gain_points']} points.\n")
+
+
+BLOCKS = {"accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
+          "range": range_text}
+
+
+def _blocks(text: str, where: str) -> list[tuple[int, int, str]]:
+    """(end of the begin marker, start of the end marker, name) of every result block in
+    ``text``. ValueError on an unknown or unbalanced marker."""
+    found, pos = [], 0
+    while (i := text.find("<!-- results:", pos)) >= 0:
+        j = text.find(" -->", i)
+        tag = text[i + len("<!-- results:"):j]
+        name, _, edge = tag.partition(":")
+        if edge != "begin" or name not in BLOCKS:
+            raise ValueError(f"{where}: unexpected marker <!-- results:{tag} --> (blocks: {sorted(BLOCKS)})")
+        end = f"<!-- results:{name}:end -->"
+        k = text.find(end, j)
+        if k < 0:
+            raise ValueError(f"{where}: <!-- results:{name}:begin --> has no {end}")
+        found.append((j + len(" -->"), k, name))
+        pos = k + len(end)
+    return found
+
+
+def replace_blocks(text: str, data, where: str = "README.md") -> str:
+    """``text`` with every ``<!-- results:NAME:begin -->`` ... ``<!-- results:NAME:end -->`` block
+    regenerated from ``data``."""
+    out, pos = [], 0
+    for start, end, name in _blocks(text, where):
+        out += [text[pos:start], "\n", BLOCKS[name](data)]
+        pos = end
+    return "".join(out) + text[pos:]
+
+
+def results_md(data) -> str:
+    meta, rpt = data["meta"], data["reports"][MAIN_ARRAY]
+    op = rpt["operating_point"]
+    blocks = {name: f"<!-- results:{name}:begin -->\n{fn(data)}<!-- results:{name}:end -->"
+              for name, fn in BLOCKS.items()}
+    return f"""# Results (generated)
+
+Generated by `make report` (`python -m sw.results`) from the shipped export
+(`model/ref/chanscale_ref.npz`, digest `{meta['digest'][:16]}`, scheme {meta.get('scheme')}, seed
+{meta.get('seed')}) and the code; `tests/test_docs.py` fails when this page differs from what
+the code gives. Do not edit it by hand.
+
+## Accuracy on the Fashion-MNIST test set
+
+Int8 test accuracy is the bit-exact golden model's on all 10,000 test images; validation and
+float accuracy are the figures the export records from its training run (5,000 held-out
+training images; the test set is never used for tuning).
+
+{blocks['accuracy']}
+
+## Cycles, utilisation and energy per width ({MAIN_ARRAY} array, one image)
+
+The hardware's counters, predicted exactly by the model backend (`hw/contract/schedule.py`; the
+RTL equals them, `tests/test_hw_accel.py` and `sim/`). Utilisation is MACs / (cycles x N²).
+Energy at the {op['name']} operating point ({op['volts']} V, {op['mhz']:g} MHz; the energy model
+below), including the image load and the logits read over the bus.
+
+{blocks['totals']}
+
+{blocks['range']}
+
+The same per layer (conv3 computes only the 6 x 6 outputs its floored pool keeps):
+
+{blocks['layers']}
+
+## Network cycles and utilisation on each array size
+
+The 4x4 uses deeper activation and weight buffers (2,048 and 16,384 words), as its simulation
+tier does; the others use the default depths.
+
+{blocks['arrays']}
+Plots (same run): [accuracy vs energy](plots/accuracy_vs_energy.png),
+[accuracy vs latency](plots/accuracy_vs_latency.png), [cycles per layer](plots/cycles_per_layer.png),
+[utilisation per layer](plots/utilization_per_layer.png).
+
+## Energy model (`sw/energy.py`, the only place energies live)
+
+Energy = sum over events of count x unit energy, the counts being the performance counters.
+MACs are charged `mac` + `pe_reg`; buffer accesses `sram_32b` per 32 bits of the buffer's word;
+bus bytes `offchip_32b` per 32 bits; leakage for every PE over the run's time. A gated PE costs
+only leakage; this design gates every idle PE, so the ungated-idle term is 0. The counters count
+the accesses the datapath uses (the portable RTL's enabled reads).
+
+{units_table()}
+Operating points scale dynamic energy with (V / {V_REF} V)² and leakage with V x time; latency is
+cycles / f. They are assumptions of the model, not measurements:
+
+{opp_table()}"""
+
+
+def opp_table() -> str:
+    rows = ["| point | V | MHz | note |", "| --- | ---: | ---: | --- |"]
+    rows += [f"| {o.name} | {o.volts} | {o.mhz:g} | {o.doc} |" for o in OPPS.values()]
+    return "\n".join(rows) + "\n"
+
+
+def write_plots(data, folder: Path) -> list[Path]:
+    return rep.write_plots(data["reports"][MAIN_ARRAY], folder)
+
+
+REGISTERS_HEAD = """# Register map (generated)
+
+Generated from `hw/contract/regmap.py`, the one declaration of every address, field and code, by
+`make report` (`python -m hw.contract.regmap --markdown` prints it for another array size). The
+AXI4-Lite slave's decoder, the host driver and the testbenches all read the same declaration.
+
+"""
+
+
+def outputs(data, readme: str) -> dict[Path, str]:
+    """Every generated text file, path -> content."""
+    from hw.contract.params import ArrayConfig
+    return {DOCS / "results.md": results_md(data),
+            DOCS / "registers.md": REGISTERS_HEAD + regmap_markdown(ArrayConfig()),
+            REPO / "README.md": replace_blocks(readme, data)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sw.results", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
+    ap.add_argument("--no-plots", action="store_true", help="skip docs/plots/")
+    args = ap.parse_args(argv)
+    try:
+        export = load_export(DEFAULT_EXPORT)
+        test = load_split("test")
+        readme = (REPO / "README.md").read_text()
+        _blocks(readme, "README.md")  # a broken marker is found before the work
+    except (ExportError, DatasetError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    data = collect(export, test)
+    files = outputs(data, readme)
+    stale = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"stale: {p.relative_to(REPO)} (run `make report`)")
+        return 1 if stale else 0
+    for p, text in files.items():
+        if p in stale:
+            rep._atomic(p, lambda f, text=text: f.write(text))
+            print(f"wrote {p.relative_to(REPO)}")
+    if not args.no_plots:
+        for p in write_plots(data, DOCS / "plots"):
+            print(f"wrote {p.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
