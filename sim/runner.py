@@ -146,30 +146,31 @@ def verilog_name(cfg, target=None) -> str:
 
 
 def design_sources() -> list[Path]:
-    """Every source file of ``hw.flow.gen`` and the ``hw`` modules it imports, transitively (not
-    ``hw.flow.synth`` and the like, so their edits do not cost a Verilog conversion). A package
-    counts with every ``.py`` file under it, so splitting a component into a package of parts
-    keeps each part in the cache key."""
+    """Every source file of ``hw.flow.gen`` and the repository's modules it imports,
+    transitively, with the ``__init__.py`` of each package on the way (not ``hw.flow.synth`` and
+    the like, so their edits do not cost a Verilog conversion). A package counts with every
+    ``.py`` file under it, so splitting a component into a package of parts keeps each part in
+    the cache key."""
     import ast
 
     def files_of(module: str) -> list[Path]:
-        base = REPO.joinpath(*module.split("."))
-        if base.is_dir():
-            return sorted(base.rglob("*.py"))
-        return [base.with_suffix(".py")] if base.with_suffix(".py").is_file() else []
+        parts = module.split(".")
+        inits = [REPO.joinpath(*parts[:k], "__init__.py") for k in range(1, len(parts) + 1)]
+        base = REPO.joinpath(*parts)
+        own = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+        return [p for p in inits + own if p.is_file()]
 
     todo, seen, out = ["hw.flow.gen"], set(), set()
     while todo:
         module = todo.pop()
-        if module in seen or not module.startswith("hw"):
+        if module in seen:
             continue
         seen.add(module)
         for path in files_of(module):
             if path in out:
                 continue
             out.add(path)
-            parts = path.relative_to(REPO).with_suffix("").parts
-            package = parts[:-1]  # a module's package, and an __init__'s own
+            package = path.relative_to(REPO).with_suffix("").parts[:-1]  # a module's, or an __init__'s own
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom):
                     base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
