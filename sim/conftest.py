@@ -18,7 +18,6 @@ Environment (all optional):
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass

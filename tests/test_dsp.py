@@ -140,7 +140,7 @@ class _TwoCopies(wiring.Component):
 
 def _yosys_ffs(tmp_path, platform) -> int:
     """Flip-flops left by a complete synth_ecp5 of _TwoCopies."""
-    from hw.flow.synth import _tool_cmd
+    from hw.flow.tools import _tool_cmd
     (tmp_path / "top.v").write_text(verilog.convert(_TwoCopies(), name="top", platform=platform))
     script = "read_verilog top.v; synth_ecp5 -top top; tee -o stat.json stat -json"
     subprocess.run(_tool_cmd("yosys") + ["-q", "-p", script], cwd=tmp_path, check=True, timeout=300,

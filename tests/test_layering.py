@@ -18,8 +18,3 @@ def test_host_side_imports_no_amaranth(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"importing {module} loads {out}"
 
-
-def test_gateware_is_built_from_the_contract():
-    from hw.contract.params import ArrayConfig
-    from hw.gateware.accel import Accelerator
-    assert Accelerator(ArrayConfig(rows=4, cols=4)).cfg.rows == 4

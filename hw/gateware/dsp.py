@@ -33,7 +33,7 @@ class Ecp5Dsp:
     """The ECP5 synthesis target (an Amaranth *platform* for ``elaborate``).
 
     ``n``: the array's rows; ``lut_pe_rows``: how many of the last PE rows keep LUT multipliers
-    (the device has too few DSP blocks for all of them, see ``hw.flow.synth.lut_pe_rows``).
+    (the device has too few DSP blocks for all of them, see ``hw.flow.devices.lut_pe_rows``).
     """
 
     def __init__(self, n: int, lut_pe_rows: int = 0):
