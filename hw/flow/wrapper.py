@@ -38,9 +38,8 @@ def write_wrapper(cfg, top: str, path: Path, global_reset: bool = False, ports=N
     ``global_reset`` (ECP5): the reset pin drives a DCCA, so the accelerator's reset (thousands
     of flip-flop loads) uses a global network instead of general routing, as on a board, where
     the synchronised reset would be promoted to one too. The pin is placed on a PCLK pin
-    (``Device.reset_pin``), whose dedicated path reaches the DCC: a DCCA driven by a fabric
-    register was tried, and router2 could not always reach its input ("Failed to route arc ...
-    G_CLKI_TDCC0"). The reset's path from the pin is then not a register-to-register path and
+    (``Device.reset_pin``), whose dedicated path reaches the DCC: when a fabric register drives
+    the DCCA, router2 cannot always reach its input ("Failed to route arc ... G_CLKI_TDCC0"). The reset's path from the pin is then not a register-to-register path and
     nextpnr does not time it. Without it the reset is a register fed by the pin. ``ports``: the
     top's ports (:func:`ports_of`), by default the accelerator's for ``cfg``."""
     ports = accel_ports(cfg) if ports is None else ports

@@ -35,7 +35,7 @@ def buffer_memory(width: int, depth: int) -> Memory:
     write in logic wherever the block RAM's mode cannot give it (the 512-bit parameter memory in
     the 36-bit, pseudo-dual-port mode of the DP16KD: a write delayed a cycle, an address compare
     and a bypass multiplexer per bit, and a hold multiplexer for the read enable; ~1,000 LUT4
-    and ~1,150 FF on a 64 x 512 memory alone, and the 8x8's worst path on the ECP5 in round U)."""
+    and ~1,150 FF on a 64 x 512 memory alone, on a path that limits the 8x8's Fmax on the ECP5)."""
     return Memory(shape=unsigned(width), depth=depth, init=[], attrs={"no_rw_check": 1})
 
 
@@ -133,8 +133,8 @@ class Accelerator(wiring.Component):
             address, Yosys maps both ports onto one port of each block RAM (read-before-write,
             the read port's semantics); with two, it keeps the ports apart and emulates the
             read's old data on a same-address write in logic: a write delayed a cycle, an
-            address compare and a bypass multiplexer in front of the read word (5 of the 12
-            routed 8x8 runs of rounds Q and R on the ECP5 ended their worst path there). Where
+            address compare and a bypass multiplexer in front of the read word, a path long enough
+            to set the 8x8's Fmax on the ECP5. Where
             the block RAM's mode has no read-before-write port (the parameter memory's 36-bit
             pseudo-dual-port mode) the emulation stayed even so; ``buffer_memory``'s
             ``no_rw_check`` removes it there."""
@@ -200,8 +200,8 @@ class Accelerator(wiring.Component):
         # or written in FETCH and DECODE), else its read address. Its write enable is a register
         # of its own too, loading the sequencer's next write enable for this buffer (``dst_sel``
         # holds through a layer and its drain), so no compare and no die-wide net sit between the
-        # sequencer's output register and the block RAMs' write enables (V's -6 seed 2:
-        # ``seq.dst_sel -> act_b_mem`` through four LUTs, 11 endpoints short)
+        # sequencer's output register and the block RAMs' write enables (with the compare,
+        # ``seq.dst_sel -> act_b_mem`` took four LUTs and missed 10 ns on the ECP5-45F)
         acts = {}
         for name, sel in (("act_a", BUF_A), ("act_b", BUF_B)):
             m.submodules[f"{name}_mem"] = mem = buffer_memory(8 * N, cfg.act_depth)

@@ -127,7 +127,7 @@ class SystolicArray(wiring.Component):
         w_en = Signal(n, name="w_en_r")
         # column c's "a later column loads" flag, registered beside w_en from the same input: as
         # ``w_en[c + 1:].any()`` behind the register it was a chain of ORs through LUTs next
-        # to the PEs of every column (V's -6 seed-1 worst path: 6 LUTs, 10 ns of routing)
+        # to the PEs of every column (6 LUTs and 10 ns of routing on the ECP5-45F)
         w_fwd = Signal(n, name="w_fwd_r")
         m.d.sync += [x_valid.eq(self.x_valid), x_first.eq(self.x_first), w_load.eq(self.w_load),
                      w_row.eq(self.w_row), w_en.eq(self.w_en),

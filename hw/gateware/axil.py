@@ -291,8 +291,8 @@ class ControlBus(wiring.Component):
             grp_q[g] = Signal(32, name=f"rd_grp{g}_q")
             m.d.sync += grp_q[g].eq(v)
         # READ2's group select, one-hot (word[4:] == g), loaded with rd_sel by reads only: an
-        # AND-OR of the group registers behind it, no address decode (W's -6 seed 1: `bus.addr
-        # -> bus.s_axil_rdata`, 3 LUTs and two wide multiplexers)
+        # AND-OR of the group registers behind it, no address decode (decoded at the read,
+        # `bus.addr -> bus.s_axil_rdata` was 3 LUTs and two wide multiplexers, too long at 100 MHz)
         rd_grp = Signal(len(grp_q), name="rd_grp")
         cap = Signal(ab)  # the address being captured this cycle (AW has priority, see IDLE)
         m.d.comb += cap.eq(Mux(aw_fire, self.s_axil_awaddr, self.s_axil_araddr))

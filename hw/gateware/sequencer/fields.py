@@ -24,7 +24,7 @@ def build(m, seq, platform, ctx):
     # Registers that DECODE, SETUP or the iterators write before every use (descriptor
     # fields, decoded sizes and steps, per-row and per-group constants, the tags' data) have
     # no reset: only the control state does. On an FPGA that keeps them off the reset net
-    # (thousands of loads on general routing otherwise, see README "FPGA"); in simulation
+    # (thousands of loads on general routing otherwise, docs/fpga-history.md); in simulation
     # and on power-up they start at their init values all the same.
     # descriptor fields, latched at FETCH
     kind, src, dst = Signal(2, name="kind"), Signal(2, name="src"), Signal(2, name="dst")
@@ -127,11 +127,11 @@ def build(m, seq, platform, ctx):
     shape_a = Signal(2, name="shape_a")  # DECODE cycle 7's checks, in two halves (ORed at 17)
     # DECODE's verdict, registered in its second-to-last cycle: fail (and the code) or go on,
     # so one register enables a failure's loads in the last cycle, not the code compare and
-    # the large products' checks (R's -6 seed-1 worst path, shape_b -> iss)
+    # the large products' checks (``shape_b -> iss`` was too long for 100 MHz on the ECP5)
     dfail, dcode = Signal(name="dfail"), Signal(4, name="dcode")
     # ... and its terms a cycle earlier where their operands allow (all but the output words'
-    # check): V's -6 seed-2 worst path was `kind -> dfail`, two die-wide routes through
-    # the compares of the verdict's cycle
+    # check): computed in the verdict's cycle, `kind -> dfail` took two die-wide routes
+    # through its compares
     shape_c = Signal(name="shape_c")
     conv_c = Signal(name="conv_c")
     # step sizes of the iterators' running products

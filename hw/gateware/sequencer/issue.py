@@ -28,14 +28,14 @@ def build(m, seq, platform, ctx):
     per_m2 = Signal(C16)  # max(P, N) - 2: STREAM length - 2
     # STREAM's last cycle (since == max(P, N) - 1), a register set a cycle ahead (since ==
     # per_m2; 0 from SETUP: max(P, N) - 1 >= 3), so no 16-bit compare sits in front of the
-    # transitions out of STREAM (L's -6 worst path: since -> the drain counter's enable)
+    # transitions out of STREAM (``since`` -> the drain counter's enable is too long for 100 MHz)
     st_last = Signal(name="st_last")
     iss = Signal()  # STREAM still issuing (since < P)
     # its next value, assigned (comb) where iss is set or cleared: the register loads it, and
     # so does a twin, `iss_step`, that enables only the issue steps (x, y, the bounds flags,
     # the read addresses, out_row: a few hundred flip-flops), while iss drives the tags, the
-    # read enables and the counters. One flip-flop drove both (V's -6 seed 2: `iss ->
-    # out_row`, 10 endpoints up to -1.35 ns, two die-wide routes)
+    # read enables and the counters. One flip-flop driving both put two die-wide routes on
+    # `iss -> out_row` (up to 1.35 ns past 10 ns on the ECP5-45F)
     iss_d = Signal(name="iss_d")
     m.d.comb += iss_d.eq(iss)
     m.d.sync += iss.eq(iss_d)
@@ -105,7 +105,7 @@ def build(m, seq, platform, ctx):
     # coordinates and the memories' enables.
     # st: a register (S is the layer's, loaded in FETCH: st holds it from DECODE's second
     # cycle, long before STREAM), so the stride's compare does not sit in front of the
-    # N + 2 address adders (W's -6 seed 1: `seq.S -> img_addr`, 38 endpoints)
+    # N + 2 address adders (`seq.S -> img_addr` missed 10 ns at 38 endpoints with it there)
     st = Signal(2, name="st", reset_less=True)
     m.d.sync += st.eq(Mux(S == 2, 2, 1))
     bx_lo = [Signal(signed(SA), name=f"bx_lo{r}", reset_less=True) for r in range(N)]
@@ -191,7 +191,7 @@ def build(m, seq, platform, ctx):
     # transitions into it (PRELOAD's last row, the end of a STREAM with a chunk to follow) and
     # cleared by a failure. SETUP's loads, and STREAM's issue steps under `issuing` (1 only in
     # STREAM), are here, outside the FSM, so no state decode sits in front of their enables
-    # (G's worst path was seq_state -> out_row in 4 of its 6 runs). They come before the FSM,
+    # (a state decode there made `seq_state -> out_row` the critical path). They come before the FSM,
     # so a failure's loads win, as they did inside it.
     m.d.sync += [setup.eq(0), since.eq(since + 1), st_last.eq(since == per_m2)]  # read only in STREAM
     with m.If(setup):

@@ -58,7 +58,7 @@ def build(m, seq, platform, ctx):
     # the first o-tile's codes (lim = N), registered continuously: ge0_c valid in DECODE's
     # init cycle; ge0_n a cycle sooner, straight from the thresholds (not through lt_nout), so
     # that the first o-tile's input extent is a register of its own there (ext0), not a
-    # group select in front of the iterators' ``rem`` subtracters (R's -6 seed-2 worst path)
+    # group select in front of the iterators' ``rem`` subtracters (a critical path on the ECP5)
     ge0_n, ge0_c = Signal(GM, name="ge0_n"), ge_code(Const(N, C16), lt_cout, "ge0_c")
     m.d.sync += ge0_n.eq(one_hot([below_nout[g] & (thr_out[g] < N) for g in range(1, GM)]))
     ext0 = Signal(C16, name="ext0", reset_less=True)
@@ -133,7 +133,7 @@ def build(m, seq, platform, ctx):
             ]
             # min(N, n_out - och2) from rem_o (= n_out - och): a compare with a constant and
             # a subtract of log2(N) + 1 bits, where n_out - och2 would put a 16-bit subtract
-            # in front of the compare (Q's -6 seed-2 worst path, 23 cells)
+            # in front of the compare (a 23-cell critical path on the ECP5)
             m.d.sync += self.cols2.eq(Mux(self.rem_o >= 2 * N, N, self.rem_o - N))
             m.d.sync += [self.ext2.eq(ext_of(ge_code(self.lim2, lt_nout, f"{name}_ge_n"))),
                          self.tiles2.eq(tiles_of(ge_code(self.lim2, lt_cout, f"{name}_ge_c")))]

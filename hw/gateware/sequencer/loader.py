@@ -39,7 +39,7 @@ def build(m, seq, platform, ctx):
     # whether the load's row is read (ld_r < ld.rv), a register stepped with ld_r: `ld` steps
     # only in a load's last cycle (ld_adv) and in DECODE, when no load runs, so ld.rv holds
     # while a load runs; no compare sits between the iterator and the overflow check, which
-    # every state's guard turns into a failure's loads (a -8 worst path: ld_rv -> dsel)
+    # every state's guard turns into a failure's loads (``ld_rv -> dsel`` was critical at speed 8)
     ld_rowin = Signal(name="ld_rowin")
     m.d.comb += [seq.w_addr.eq(w_word), seq.w_re.eq(ld_active & ld_rowin)]
     ld_overflow = Signal()
