@@ -99,6 +99,15 @@ def load_split(split: str = "test", data_dir: str | os.PathLike | None = None) -
     return Split(images[:, None, :, :], labels.astype(np.int64))
 
 
+def check_images(split: Split, channels: int, size: int, what: str) -> None:
+    """DatasetError unless ``split`` holds ``channels`` x ``size`` x ``size`` images (what
+    ``what``, e.g. a network's input, takes): checked before any work uses them."""
+    got = tuple(split.images.shape[1:])
+    if got != (channels, size, size):
+        raise DatasetError(f"the images are {got[0]} x {got[1]} x {got[2]} (channels x height x width), but "
+                           f"{what} takes {channels} x {size} x {size}; use a dataset of that shape")
+
+
 def train_val_split(train: Split, val_size: int = 5000, seed: int = 0) -> tuple[Split, Split]:
     """Hold out ``val_size`` training images (seeded) for model selection; the test set is never
     used for tuning."""

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from . import golden
-from .data import DatasetError, load_split
+from .data import DatasetError, check_images, load_split
 from .export import DEFAULT_EXPORT, ExportError, load_export
+from .outputs import OutputError, check_file, write_text
 
 
 def parse_groups(text: str) -> tuple[int, ...]:
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     try:
         if args.images < 0:
             raise ValueError(f"--images must be >= 0, got {args.images}")
+        json_path = check_file(args.json, "--json") if args.json else None
         export = load_export(args.export)
         G = export.groups
         configs = []
@@ -67,10 +69,12 @@ def main(argv=None) -> int:
             configs = [dict(groups=golden.resolve_groups(export, width=k / G)) for k in range(1, G + 1)] + \
                 [c for c in configs if len(set(c["groups"])) > 1]
         split = load_split("test", args.data_dir)
+        check_images(split, export.meta["input"]["channels"], export.meta["input"]["size"],
+                     "the network's input (its export)")
         if args.images:
             split = split.take(slice(0, args.images))
         rows = evaluate(export, split, configs)
-    except (ExportError, DatasetError, golden.WidthError, ValueError) as e:
+    except (ExportError, DatasetError, golden.WidthError, OutputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     recorded = export.meta.get("accuracy", {})
@@ -84,9 +88,8 @@ def main(argv=None) -> int:
         rec = recorded.get(w, {}).get("int8_test") if w and not args.images else None
         print(f"{','.join(map(str, g)):>12} {r['int8_accuracy']:9.4f} {rec if rec is not None else '-':>9} "
               f"{r['macs_per_image']:>10} {r['param_bytes']:>8} {r['images_per_second']:>8}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(dict(export=args.export, rows=rows), indent=2))
+    if json_path:
+        write_text(json_path, json.dumps(dict(export=args.export, rows=rows), indent=2))
     return 0
 
 

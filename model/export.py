@@ -5,14 +5,17 @@ Format: a ``numpy.savez_compressed`` archive (``allow_pickle=False`` on load) ho
 * ``__meta__``: UTF-8 JSON (as a uint8 array) with the format name and version, the group count,
   the input quantization, one entry per layer (shape, kernel, stride, padding, ReLU, pool), the
   classifier head mode, the float scales used to derive M/S, the measured accuracy per width, and a
-  SHA-256 digest of every array (so a tampered or mixed-up file is refused);
+  SHA-256 digest of every array and every other metadata field (so a tampered or mixed-up file
+  is refused);
 * per split convolution ``<name>.weight`` int8 (O, I, K, K) (block lower-triangular: the blocks
-  where output group g would read input group j > g are zero), ``<name>.bias`` int32 (O,),
+  where output group g would read input group j > g are zero, and the loader checks it), ``<name>.bias`` int32 (O,),
   ``<name>.M`` int32 (O,) with 1 <= M < 2**16, ``<name>.S`` int32 (O,) with 0 <= S <= 47;
 * the classifier: with ``head == "per_width"`` one set ``classifier.k<k>.{weight,bias,M,S}`` per
   active-group count k = 1..G (weight (classes, k*C/G, K, K)); with ``head == "shared"`` one set
   ``classifier.{weight,bias,M,S}`` whose first k*C/G input channels serve width k/G. Its int32
   accumulators are the logits; M/S there encode the logit scale (real logit ~ acc * M / 2**S).
+
+The whole format, field by field, is ``docs/export-format.md``.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "chanscale-export"
-VERSION = 1
+VERSION = 2  # 2: the digest signs every metadata field; one layer list (no training config)
 META_KEY = "__meta__"
 # Shipped default, reproduced by `make train` (build/train/export.npz).
 DEFAULT_EXPORT = Path(__file__).resolve().parent / "ref" / "chanscale_ref.npz"
@@ -126,13 +129,14 @@ class Export:
                    for i, (layer, cin, cout) in enumerate(self.layers(groups)))
 
 
-# Metadata that changes what the network computes; covered by the digest with the arrays.
-DIGEST_META = ("groups", "head", "connectivity", "input", "layers")
+CONNECTIVITY = ("block_lower_triangular", "dense")
 
 
 def _digest(arrays: dict, meta: dict) -> str:
+    """SHA-256 of the metadata (every field but ``digest``, as sorted-key JSON), then of each
+    array in name order: ``name|dtype|shape|`` and its bytes."""
     h = hashlib.sha256()
-    h.update(json.dumps({k: meta.get(k) for k in DIGEST_META}, sort_keys=True).encode())
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True).encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
@@ -147,7 +151,8 @@ def save_export(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
         field = name.rsplit(".", 1)[-1]
         if field in ARRAY_DTYPES and a.dtype != ARRAY_DTYPES[field]:
             raise ExportError(f"{name}: dtype {a.dtype}, expected {np.dtype(ARRAY_DTYPES[field])}")
-    meta = dict(meta, format=FORMAT, version=VERSION, digest=_digest(arrays, meta))
+    meta = dict(meta, format=FORMAT, version=VERSION)
+    meta["digest"] = _digest(arrays, meta)
     payload = dict(arrays)
     payload[META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,14 +210,25 @@ def load_export(path: str | os.PathLike | None = None) -> Export:
     if not path.is_file():
         raise ExportError(f"export {path} not found; run `make train` or pass the path of an "
                           f"export written by `python -m model.train`")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            starts_as_zip = f.read(4) == b"PK\x03\x04"
+        if starts_as_zip:  # a zip whose end (its central directory) is missing
+            raise ExportError(f"export {path} is truncated or corrupt (no zip directory at its end); "
+                              f"re-export it with `make train`")
+        raise ExportError(f"export {path} is not a .npz (zip) archive, so not a chanscale export; "
+                          f"pass the export.npz that `python -m model.train` writes")
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise ExportError(f"export {path} is a bare array, not a chanscale export (.npz archive)")
         with z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ExportError(f"export {path} is truncated or corrupt ({e}); re-export it with `make train`") from e
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the archive's bytes break (zip, zlib, npy) is corruption
+        raise ExportError(f"export {path} is truncated or corrupt ({type(e).__name__}: {e}); "
+                          f"re-export it with `make train`") from e
     if META_KEY not in arrays:
         raise ExportError(f"export {path} has no {META_KEY} record; it is not a chanscale export")
     try:
@@ -223,36 +239,92 @@ def load_export(path: str | os.PathLike | None = None) -> Export:
         raise ExportError(f"export {path}: metadata is not a JSON object")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ExportError(f"export {path}: format {meta.get('format')!r} v{meta.get('version')}, "
-                          f"expected {FORMAT!r} v{VERSION}")
+                          f"expected {FORMAT!r} v{VERSION}; re-export it with this version's `make train`")
     try:
         export = _build(path, meta, arrays)
     except ExportError:
         raise
     except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError, AttributeError) as e:
         raise ExportError(f"export {path}: inconsistent metadata ({type(e).__name__}: {e})") from e
+    # last, so a structural fault is named; a file that passes both is the one that was signed
     if meta.get("digest") != _digest(arrays, meta):
         raise ExportError(f"export {path}: contents do not match the recorded digest (tampered or "
                           f"mixed up); re-export it with `make train`")
     return export
 
 
+def _int(path, field: str, value, lo: int, hi: int | None = None) -> int:
+    """``value`` if it is an int in ``lo..hi``; else ExportError naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ExportError(f"export {path}: {field} must be an integer {bound}, got {value!r}")
+    return value
+
+
+def _check_spec(path, i: int, spec: dict, in_size: int) -> None:
+    """Layer ``i``'s metadata: field types and ranges, and its input size ``in_size`` (the
+    previous layer's output)."""
+    if not isinstance(spec, dict):
+        raise ExportError(f"export {path}: layers[{i}] is not an object")
+    where = f"layers[{i}] ({spec.get('name', '?')})"
+    if not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ExportError(f"export {path}: {where}.name must be a non-empty string")
+    k = _int(path, f"{where}.kernel", spec.get("kernel"), 1)
+    _int(path, f"{where}.stride", spec.get("stride"), 1)
+    _int(path, f"{where}.padding", spec.get("padding"), 0, k - 1)
+    _int(path, f"{where}.out_channels", spec.get("out_channels"), 1)
+    for flag in ("relu", "pool"):
+        if not isinstance(spec.get(flag), bool):
+            raise ExportError(f"export {path}: {where}.{flag} must be true or false, got {spec.get(flag)!r}")
+    if spec.get("in_size") != in_size:
+        raise ExportError(f"export {path}: {where}.in_size is {spec.get('in_size')!r}, but the layer before "
+                          f"gives {in_size}")
+    if in_size + 2 * spec["padding"] < k:
+        raise ExportError(f"export {path}: {where}: a {k}x{k} kernel does not fit the {in_size}x{in_size} input")
+
+
+def _check_connectivity(path, layer: Layer, G: int) -> None:
+    """Block lower-triangular: output group g reads input groups 0..g, so every block (g, j > g)
+    of the weights must be zero (the accelerator never reads it; the golden model would)."""
+    gs_o, gs_i = layer.out_channels // G, layer.in_channels // G
+    for g in range(G):
+        block = layer.weight[g * gs_o:(g + 1) * gs_o, (g + 1) * gs_i:]
+        if block.any():
+            j = (g + 1) + int(np.argwhere(block)[0][1]) // gs_i
+            raise ExportError(f"export {path}: {layer.name}.weight has nonzero weights where output group {g} "
+                              f"would read input group {j}, which block lower-triangular connectivity "
+                              f"forbids (output group g reads input groups 0..g)")
+
+
 def _build(path: Path, meta: dict, arrays: dict) -> Export:
-    G = meta["groups"]
+    G = _int(path, "groups", meta.get("groups"), 1)
     specs = meta["layers"]
-    if not isinstance(G, int) or G < 1:
-        raise ExportError(f"export {path}: groups must be a positive integer, got {G!r}")
+    if meta.get("connectivity") not in CONNECTIVITY:
+        raise ExportError(f"export {path}: connectivity must be one of {list(CONNECTIVITY)}, "
+                          f"got {meta.get('connectivity')!r}")
+    inp = meta["input"]
+    cin = _int(path, "input.channels", inp.get("channels"), 1)
+    size = _int(path, "input.size", inp.get("size"), 1)
+    _int(path, "input.shift", inp.get("shift"), 0, 7)
     if not isinstance(specs, list) or len(specs) < 2:
         raise ExportError(f"export {path}: needs at least one convolution and the classifier")
-    convs, cin = [], int(meta["input"]["channels"])
-    for spec in specs[:-1]:
-        cout = int(spec["out_channels"])
-        if spec["kind"] != "conv" or cout % G:
+    convs = []
+    for i, spec in enumerate(specs[:-1]):
+        _check_spec(path, i, spec, size)
+        cout = spec["out_channels"]
+        if spec.get("kind") != "conv" or cout % G:
             raise ExportError(f"export {path}: layer {spec['name']} is not a conv split into {G} groups")
         convs.append(_layer(spec["name"], spec, arrays, spec["name"], cin, cout))
-        cin = cout
+        if i > 0 and meta["connectivity"] == "block_lower_triangular":
+            _check_connectivity(path, convs[-1], G)
+        cin, size = cout, convs[-1].out_size
     spec = specs[-1]
-    if spec["kind"] != "classifier":
+    _check_spec(path, len(specs) - 1, spec, size)
+    if spec.get("kind") != "classifier":
         raise ExportError(f"export {path}: the last layer must be the classifier")
+    if spec["kernel"] != size or spec["padding"] != 0 or spec["pool"]:
+        raise ExportError(f"export {path}: the classifier must be a {size}x{size} 'valid' convolution to 1x1 "
+                          f"(kernel {size}, padding 0, no pool)")
     gs = convs[-1].out_channels // G
     classes = int(spec["out_channels"])
     heads = {}

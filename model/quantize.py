@@ -123,7 +123,7 @@ def export(net: DynNet, calib_images: np.ndarray, path, extra_meta: dict | None 
                 connectivity="block_lower_triangular" if cfg.connectivity == "triangular" else "dense",
                 input=dict(channels=cfg.in_channels, size=cfg.in_size, shift=INPUT_SHIFT,
                            scale=scales["input"], doc="x_int8 = uint8_pixel >> shift; real = x * scale"),
-                layers=layers, scales=scales, config=cfg.to_dict(), calibration=dict(
+                layers=layers, scales=scales, calibration=dict(
                     images=int(len(calib_images)), percentile=percentile))
     meta.update(extra_meta or {})
     save_export(path, meta, arrays)

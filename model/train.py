@@ -33,9 +33,10 @@ from tqdm import tqdm
 
 from . import golden
 from .config import REFERENCE, NetConfig
-from .data import DatasetError, load_split, train_val_split
+from .data import DatasetError, check_images, load_split, train_val_split
 from .export import DEFAULT_EXPORT, ExportError, load_export, update_meta
 from .net import DynNet, image_to_float
+from .outputs import OutputError, check_dir
 from .quantize import INPUT_SHIFT, export
 
 SCHEMES = ("incremental", "independent", "joint")
@@ -138,8 +139,11 @@ def float_accuracy(net: DynNet, split, groups) -> float:
 
 def run_scheme(args) -> dict:
     cfg = NetConfig.from_dict({**REFERENCE.to_dict(), "head": args.head})
+    check_dir(args.out, "--out")
     full = load_split("train", args.data_dir)
     test = load_split("test", args.data_dir)
+    for split in (full, test):
+        check_images(split, cfg.in_channels, cfg.in_size, "the reference network")
     if args.val_size >= len(full):
         raise ValueError(f"--val-size {args.val_size} leaves no training images (the set has {len(full)})")
     train, val = train_val_split(full, args.val_size, seed=args.seed)
@@ -219,12 +223,26 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
         same = load_export(out / "export.npz").meta["digest"] == load_export(DEFAULT_EXPORT).meta["digest"]
         report["matches_shipped_export"] = same
         print(f"{Path(args.out) / 'export.npz'} {'reproduces' if same else 'differs from'} the shipped export "
-              f"{DEFAULT_EXPORT} {'bit for bit' if same else '(different arguments, seed or machine)'}")
+              f"{DEFAULT_EXPORT}{' bit for bit' if same else ': ' + _why_different(args)}")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
 
-def main(argv=None) -> int:
+def _why_different(args) -> str:
+    """Why a run's export can differ from the shipped one, as far as the run can tell."""
+    defaults = main(["--out", "x"], parse_only=True)
+    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", "val_size",
+                                                    "calib_images", "limit", "threads")
+               if getattr(args, k) != getattr(defaults, k)]
+    if args.data_dir is not None:
+        changed.append("--data-dir")
+    if changed:
+        return f"this run's {', '.join(changed)} differ from `make train`'s"
+    return ("same arguments and data as `make train`, so this processor's floating-point kernels differ "
+            "from the machine that made it (docs/training.md, reproducibility)")
+
+
+def main(argv=None, parse_only: bool = False):
     ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheme", choices=SCHEMES, default="incremental")
@@ -240,7 +258,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default: Fashion-MNIST)")
     ap.add_argument("--out", required=True, help="output folder (export.npz, float.npz, report.json)")
+    ap.add_argument("--debug", action="store_true", help="on a failure, print the traceback too")
     args = ap.parse_args(argv)
+    if parse_only:
+        return args
     if min(args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 or args.lr <= 0 \
             or args.limit < 0:
         ap.error("--epochs, --batch, --threads, --calib-images and --val-size must be >= 1, "
@@ -248,9 +269,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         report = run_scheme(args)
-    except (DatasetError, ExportError, ValueError) as e:
+    except (DatasetError, ExportError, OutputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a failure during training: one line (its traceback with --debug)
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run again with --debug for the traceback)", file=sys.stderr)
+        return 1
     print(json.dumps(report, indent=2))
     return 0
 

@@ -24,11 +24,12 @@ if __package__ in (None, ""):  # `python sw/host.py`: make the repository import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from hw.contract.params import parse_array  # noqa: E402
+from hw.contract.params import ARRAY_HELP, parse_array  # noqa: E402
 from hw.contract.program import build_program  # noqa: E402
 from model import golden  # noqa: E402
-from model.data import DatasetError, load_split  # noqa: E402
+from model.data import DatasetError, check_images, load_split  # noqa: E402
 from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
+from model.outputs import OutputError, Outputs, check_dir, check_file  # noqa: E402
 from sim.runner import SimError  # noqa: E402
 from sw import report as rep  # noqa: E402
 from sw.driver import AcceleratorError, Driver  # noqa: E402
@@ -37,6 +38,8 @@ from sw.measure import RunConfig, measure  # noqa: E402
 from sw.model_device import ModelBus  # noqa: E402
 
 BACKENDS = ("model", "verilator", "icarus")
+# --clock-mhz: from 1 kHz (slower has no use, and the energies' digits explode) to 10 GHz
+CLOCK_MHZ = (1e-3, 1e4)
 
 
 class UsageError(ValueError):
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
     ap.add_argument("--images", type=int, default=1, help="test images run on the device per configuration")
     ap.add_argument("--eval-images", type=int, default=0, help="images for int8 accuracy (default: all 10,000)")
-    ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
+    ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--opp", choices=sorted(OPPS), default="nominal", help="DVFS operating point (V, f)")
     ap.add_argument("--clock-mhz", type=float, default=None, help="override the operating point's clock")
     ap.add_argument("--data-dir", default=None, help="IDX folder (default: Debian's Fashion-MNIST)")
@@ -100,7 +103,18 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", default=None, help="write the per-layer rows as CSV")
     ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots into DIR")
     ap.add_argument("--waves", action="store_true", help="RTL backends: write waveforms under build/")
+    ap.add_argument("--debug", action="store_true", help="on a failure, print the traceback too")
     args = ap.parse_args(argv)
+    try:
+        return run(args)
+    except Exception as e:  # a failure during the run: one line (its traceback with --debug)
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def run(args) -> int:
     t0 = time.time()
     try:  # everything that can fail on bad input happens before any output is written
         if args.images < 1:
@@ -109,9 +123,13 @@ def main(argv=None) -> int:
             raise UsageError(f"--eval-images must be >= 0, got {args.eval_images}")
         opp = OPPS[args.opp]
         if args.clock_mhz is not None:
-            if not args.clock_mhz > 0:
-                raise UsageError(f"--clock-mhz must be positive, got {args.clock_mhz}")
+            if not CLOCK_MHZ[0] <= args.clock_mhz <= CLOCK_MHZ[1]:  # also refuses nan and inf
+                raise UsageError(f"--clock-mhz must be a clock in MHz from {CLOCK_MHZ[0]:g} to {CLOCK_MHZ[1]:g}, "
+                                 f"got {args.clock_mhz}")
             opp = OperatingPoint(opp.name, opp.volts, args.clock_mhz, opp.doc + f", clock set to {args.clock_mhz} MHz")
+        outputs = [check_file(args.json, "--json") if args.json else None,
+                   check_file(args.csv, "--csv") if args.csv else None,
+                   check_dir(args.plot, "--plot") if args.plot else None]
         export = load_export(args.checkpoint)
         configs = parse_configs(args, export.groups, len(export.convs))
         acfg = parse_array(args.array)
@@ -120,6 +138,8 @@ def main(argv=None) -> int:
         except ValueError as e:
             raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
         test = load_split("test", args.data_dir)
+        check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
+                     "the network's input (its export)")
         eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
         images = test.images[:args.images]
         if args.backend != "model":
@@ -127,7 +147,7 @@ def main(argv=None) -> int:
             why = missing_simulator(args.backend)
             if why:
                 raise UsageError(why)
-    except (UsageError, golden.WidthError, ExportError, DatasetError, ValueError) as e:
+    except (UsageError, golden.WidthError, ExportError, DatasetError, OutputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     classes = export.heads[export.groups].out_channels
@@ -144,13 +164,10 @@ def main(argv=None) -> int:
     report = rep.build(session, program, export, acfg, opp, golden_logits, accuracy, args.backend)
     report["seconds"] = round(time.time() - t0, 1)
     print(rep.table(report))
-    if args.json:
-        rep.write_json(report, args.json)
-    if args.csv:
-        rep.write_csv(report, args.csv)
-    if args.plot:
-        for p in rep.write_plots(report, args.plot):
-            print(f"wrote {p}")
+    out = Outputs()
+    rep.add_outputs(out, report, *outputs)
+    for p in out.commit():
+        print(f"wrote {p}")
     print(f"done in {report['seconds']} s")
     return 0 if all(c["outputs_match_golden"] for c in report["configs"]) else 1
 

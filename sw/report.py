@@ -4,10 +4,11 @@ JSON / CSV / PNG outputs (field names listed in the README; keep them stable).""
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from model.outputs import Outputs
 
 from .energy import COMPONENTS, energy
 
@@ -115,21 +116,8 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic(path: Path, write):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(report: dict, path) -> None:
-    _atomic(Path(path), lambda f: json.dump(report, f, indent=2))
+def json_text(report: dict) -> str:
+    return json.dumps(report, indent=2)
 
 
 def csv_rows(report: dict) -> list[dict]:
@@ -141,25 +129,40 @@ def csv_rows(report: dict) -> list[dict]:
     return rows
 
 
-def write_csv(report: dict, path) -> None:
+def csv_text(report: dict) -> str:
     rows = csv_rows(report)
+    f = io.StringIO(newline="")
+    wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+    wr.writeheader()
+    wr.writerows(rows)
+    return f.getvalue()
 
-    def w(f):
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        wr.writeheader()
-        wr.writerows(rows)
-    _atomic(Path(path), w)
+
+def add_outputs(out: Outputs, report: dict, json_path=None, csv_path=None, plot_dir=None) -> None:
+    """The report's files, as parts of one ``Outputs`` (written together or not at all)."""
+    if json_path:
+        out.text(json_path, json_text(report))
+    if csv_path:
+        out.text(csv_path, csv_text(report))
+    if plot_dir:
+        for name, png in plot_pngs(report).items():
+            out.add(Path(plot_dir) / name, lambda tmp, png=png: tmp.write_bytes(png))
 
 
-def write_plots(report: dict, folder) -> list[Path]:
-    """accuracy_vs_energy.png, accuracy_vs_latency.png, cycles_per_layer.png, utilization_per_layer.png."""
+def plot_pngs(report: dict) -> dict[str, bytes]:
+    """accuracy_vs_energy.png, accuracy_vs_latency.png, cycles_per_layer.png and
+    utilization_per_layer.png, rendered in memory: {file name: PNG bytes}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     cs = report["configs"]
-    paths = []
+    pngs = {}
+
+    def save(fig, fname):
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=120, format="png")
+        plt.close(fig)
+        pngs[fname] = buf.getvalue()
     for key, label, fname in (("energy_total_pj", "energy per image (nJ)", "accuracy_vs_energy.png"),
                               ("latency_us", "latency per image (us)", "accuracy_vs_latency.png")):
         fig, ax = plt.subplots(figsize=(5, 4))
@@ -172,9 +175,7 @@ def write_plots(report: dict, folder) -> list[Path]:
         ax.set_title(f"{report['array']} array, {report['operating_point']['name']} operating point")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        paths.append(folder / fname)
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
+        save(fig, fname)
     for key, label, fname in (("cycles", "cycles", "cycles_per_layer.png"),
                               ("utilization", "PE utilization", "utilization_per_layer.png")):
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -189,7 +190,5 @@ def write_plots(report: dict, folder) -> list[Path]:
         ax.legend(fontsize=8)
         ax.set_title(f"{label} per layer, {report['array']} array")
         fig.tight_layout()
-        paths.append(folder / fname)
-        fig.savefig(paths[-1], dpi=120)
-        plt.close(fig)
-    return paths
+        save(fig, fname)
+    return pngs

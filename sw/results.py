@@ -23,6 +23,7 @@ from hw.contract.regmap import markdown as regmap_markdown
 from model import golden
 from model.data import DatasetError, load_split
 from model.export import DEFAULT_EXPORT, ExportError, load_export
+from model.outputs import Outputs
 from sim.runner import array_config
 from sw import report as rep
 from sw.driver import Driver
@@ -224,10 +225,6 @@ def opp_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_plots(data, folder: Path) -> list[Path]:
-    return rep.write_plots(data["reports"][MAIN_ARRAY], folder)
-
-
 REGISTERS_HEAD = """# Register map (generated)
 
 Generated from `hw/contract/regmap.py`, the one declaration of every address, field and code, by
@@ -265,13 +262,13 @@ def main(argv=None) -> int:
         for p in stale:
             print(f"stale: {p.relative_to(REPO)} (run `make report`)")
         return 1 if stale else 0
-    for p, text in files.items():
-        if p in stale:
-            rep._atomic(p, lambda f, text=text: f.write(text))
-            print(f"wrote {p.relative_to(REPO)}")
+    out = Outputs()
+    for p in stale:
+        out.text(p, files[p])
     if not args.no_plots:
-        for p in write_plots(data, DOCS / "plots"):
-            print(f"wrote {p.relative_to(REPO)}")
+        rep.add_outputs(out, data["reports"][MAIN_ARRAY], plot_dir=DOCS / "plots")
+    for p in out.commit():
+        print(f"wrote {p.relative_to(REPO)}")
     return 0
 
 

@@ -20,7 +20,9 @@ __all__ = ["ArrayConfig", "parse_array", "array_from_cli", "check_sequencer_size
 ADDR_BITS = 20
 
 _ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-_ARRAY_MSG = "array must be RxC with R == C in 2..16, e.g. 8x8"
+# What the command lines take (--array): the sizes the sequencer runs (check_sequencer_size).
+ARRAY_HELP = "array size: 4x4, 8x8 or 16x16"
+_ARRAY_MSG = "array must be 4x4, 8x8 or 16x16 (RxC, square, a power of two from 4)"
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def parse_array(text: str, **overrides) -> ArrayConfig:
     Raises
     ------
     ValueError
-        ``"array must be RxC with R == C in 2..16, e.g. 8x8"`` for anything else.
+        ``_ARRAY_MSG`` for anything but 4x4, 8x8 or 16x16.
     """
     m = _ARRAY_RE.match(text) if isinstance(text, str) else None
     if not m:

@@ -11,32 +11,16 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from ..gateware.accel import Accelerator
-from ..contract.params import array_from_cli
+from model.outputs import write_text
+
+from ..contract.params import ARRAY_HELP, array_from_cli
 from ..contract.schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
-
-
-def write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` (its folder made if needed): complete or not at all, through a
-    temporary file in the same folder that replaces ``path``; an ordinary 0644 file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+from ..gateware.accel import Accelerator
 
 
 def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None,
@@ -61,7 +45,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hw.flow.gen", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--array", default="8x8", help="array size RxC (R == C, a power of two in 2..16)")
+    ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--out", default="build/verilog", help="output folder")
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)

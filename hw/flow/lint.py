@@ -61,11 +61,11 @@ def lint(verilog: Path, top: str, *, waivers: Path | None = WAIVERS, timeout: fl
 
 def main(argv=None) -> int:
     from .gen import generate
-    from ..contract.params import array_from_cli
+    from ..contract.params import ARRAY_HELP, array_from_cli
 
     ap = argparse.ArgumentParser(prog="python -m hw.flow.lint", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--array", default="8x8", help="array size RxC (R == C in 2..16)")
+    ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--verilog-dir", default="build/verilog", help="where the Verilog is generated")
     ap.add_argument("--no-waivers", action="store_true", help="lint without hw/flow/lint_waivers.vlt")
     args = ap.parse_args(argv)

@@ -37,7 +37,7 @@ from amaranth.back import verilog
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .gen import write_text
+from model.outputs import write_text
 
 __all__ = ["MacGrid", "generate_macgrid"]
 

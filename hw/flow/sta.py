@@ -28,6 +28,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.outputs import OutputError, check_file, write_text
+
 __all__ = ["Sdf", "parse_sdf", "analyse", "group_name", "strip_packing", "main"]
 
 _TRIPLE = re.compile(r"\(([-\d.:]*)\)")
@@ -199,8 +201,13 @@ def main(argv=None) -> int:
         print(f"error: no SDF at {args.sdf} (run nextpnr with --sdf, or python -m hw.flow.synth, which writes one)",
               file=sys.stderr)
         return 2
-    if args.period <= 0:
-        print("error: --period must be positive (ns)", file=sys.stderr)
+    if not 0 < args.period < 1e6:  # also refuses nan and inf
+        print("error: --period must be a positive clock period in ns", file=sys.stderr)
+        return 2
+    try:
+        json_path = check_file(args.json, "--json") if args.json else None
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         res = analyse(parse_sdf(args.sdf), args.period, args.paths)
@@ -215,8 +222,8 @@ def main(argv=None) -> int:
         print(f"path, slack {p['slack_ns']} ns:")
         for pin, t in p["pins"]:
             print(f"  {t:7.3f}  {pin}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+    if json_path:
+        write_text(json_path, json.dumps(res, indent=1) + "\n")
     return 0
 
 

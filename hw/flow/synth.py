@@ -107,7 +107,7 @@ def _sha(*parts) -> str:
 
 
 def _write_json(path: Path, obj) -> None:
-    from .gen import write_text
+    from model.outputs import write_text
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
@@ -454,11 +454,11 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
 
 
 def main(argv=None) -> int:
-    from ..contract.params import array_from_cli
+    from ..contract.params import ARRAY_HELP, array_from_cli
 
     ap = argparse.ArgumentParser(prog="python -m hw.flow.synth", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--array", default="8x8", help="array size RxC (R == C in 2..16)")
+    ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
     ap.add_argument("--design", default="chanscale", choices=DESIGNS,
                     help="chanscale (the accelerator, default) or macgrid: the plain int8 MAC grid of the same "
