@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -56,6 +57,16 @@ def check_dir(path, flag: str) -> Path:
         raise OutputError(f"{flag} {p} is a file; give a folder")
     _writable_ancestor(p / "x" if p.is_dir() else p, flag)
     return p
+
+
+def dir_from_cli(path, flag: str) -> Path | None:
+    """``check_dir`` for a command line: the folder, or None after printing ``error: <reason>``
+    to stderr (the caller exits 2)."""
+    try:
+        return check_dir(path, flag)
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
 
 
 def write_text(path, text: str) -> Path:

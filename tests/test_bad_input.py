@@ -1,4 +1,5 @@
-"""Bad input, table-driven, over the command lines (`sw/host.py`, `model.evaluate`, `model.train`):
+"""Bad input, table-driven, over the command lines (`sw/host.py`, `model.evaluate`, `model.train`,
+`hw.flow.gen`, `hw.flow.lint`, `hw.flow.synth`):
 each case exits with its status, prints exactly one line on stderr that says what is wrong, and
 writes nothing. Every check runs before any work (training included: a wrong dataset is refused
 before the first epoch)."""
@@ -99,17 +100,20 @@ CASES = [
     ("train: 32x32 images", "train", ["--data-dir", "{in}/data32", "--out", "{out}/t"], 2, "takes 1 x 28 x 28"),
     ("train: --out is a file", "train", ["--out", "{in}/file"], 2, "is a file"),
     ("train: --out under a file", "train", ["--out", "{in}/file/t"], 2, "is a file"),
+    ("gen: --out is a file", "gen", ["--array", "4x4", "--out", "{in}/file"], 2, "give a folder"),
+    ("gen: --array 3x3", "gen", ["--array", "3x3", "--out", "{out}/v"], 2, "4x4, 8x8 or 16x16"),
+    ("lint: --verilog-dir under a file", "lint", ["--array", "4x4", "--verilog-dir", "{in}/file/v"], 2, "is a file"),
+    ("synth: --out is a file", "synth", ["--array", "4x4", "--out", "{in}/file"], 2, "give a folder"),
+    ("synth: --freq inf", "synth", ["--array", "4x4", "--out", "{out}/s", "--freq", "inf"], 2, "--freq"),
+    ("synth: --timeout 0", "synth", ["--array", "4x4", "--out", "{out}/s", "--timeout", "0"], 2, "--timeout"),
 ]
 
 
 def _main(tool):
-    if tool == "host":
-        from sw.host import main
-    elif tool == "evaluate":
-        from model.evaluate import main
-    else:
-        from model.train import main
-    return main
+    import importlib
+    module = {"host": "sw.host", "evaluate": "model.evaluate", "train": "model.train", "gen": "hw.flow.gen",
+              "lint": "hw.flow.lint", "synth": "hw.flow.synth"}[tool]
+    return importlib.import_module(module).main
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from model.outputs import write_text
+from model.outputs import Outputs, dir_from_cli
 
 from ..contract.params import ARRAY_HELP, array_from_cli
 from ..contract.schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
@@ -38,8 +38,11 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
                 target="portable" if platform is None else repr(platform),
                 clock="clk", reset="rst (synchronous, active high)", bus="s_axil_* (AXI4-Lite slave)",
                 generate_seconds=round(time.time() - t, 1))
-    write_text(out / (name + ".json"), json.dumps(meta, indent=2))
-    return write_text(out / (name + ".v"), text)
+    files = Outputs()  # the Verilog and its parameters together, or neither
+    files.text(out / (name + ".json"), json.dumps(meta, indent=2))
+    files.text(out / (name + ".v"), text)
+    files.commit()
+    return out / (name + ".v")
 
 
 def main(argv=None) -> int:
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/verilog", help="output folder")
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)
-    if cfg is None:
+    if cfg is None or not dir_from_cli(args.out, "--out"):
         return 2
     path = generate(cfg, args.out)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -60,6 +60,8 @@ def lint(verilog: Path, top: str, *, waivers: Path | None = WAIVERS, timeout: fl
 
 
 def main(argv=None) -> int:
+    from model.outputs import dir_from_cli
+
     from .gen import generate
     from ..contract.params import ARRAY_HELP, array_from_cli
 
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-waivers", action="store_true", help="lint without hw/flow/lint_waivers.vlt")
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)
-    if cfg is None:
+    if cfg is None or not dir_from_cli(args.verilog_dir, "--verilog-dir"):
         return 2
     path = generate(cfg, args.verilog_dir)
     res = lint(path, path.stem, waivers=None if args.no_waivers else WAIVERS)

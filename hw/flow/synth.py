@@ -454,6 +454,8 @@ def run_synth(cfg, device: str, *, out_dir=DEFAULT_OUT, verilog_dir=DEFAULT_VERI
 
 
 def main(argv=None) -> int:
+    from model.outputs import dir_from_cli
+
     from ..contract.params import ARRAY_HELP, array_from_cli
 
     ap = argparse.ArgumentParser(prog="python -m hw.flow.synth", description=__doc__,
@@ -494,10 +496,13 @@ def main(argv=None) -> int:
     ap.add_argument("--yosys-key", default=None, help=argparse.SUPPRESS)  # --seeds' processes: see run_synth
     args = ap.parse_args(argv)
     cfg = array_from_cli(args.array)
-    if cfg is None:
+    if cfg is None or not dir_from_cli(args.out, "--out") or not dir_from_cli(args.verilog_dir, "--verilog-dir"):
         return 2
-    if not args.freq > 0:
-        print("error: --freq must be positive", file=sys.stderr)
+    if not 0 < args.freq < 1e4:  # also refuses nan and inf
+        print("error: --freq must be a target clock in MHz, above 0 and below 10,000", file=sys.stderr)
+        return 2
+    if not 0 < args.timeout < 1e7:
+        print("error: --timeout must be a positive number of seconds", file=sys.stderr)
         return 2
     # the option checks, each with what to write instead (exit 2)
     seeds, problem = None, None
