@@ -238,8 +238,8 @@ def _why_different(args) -> str:
         changed.append("--data-dir")
     if changed:
         return f"this run's {', '.join(changed)} differ from `make train`'s"
-    return ("same arguments and data as `make train`, so this processor's floating-point kernels differ "
-            "from the machine that made it (docs/training.md, reproducibility)")
+    return ("same arguments and data as `make train`: the float computation differs from the run that made it "
+            "(PyTorch's kernels and their summation order; docs/training.md, Reproducing)")
 
 
 def main(argv=None, parse_only: bool = False):
