@@ -20,9 +20,10 @@ __all__ = ["ArrayConfig", "parse_array", "array_from_cli", "check_sequencer_size
 ADDR_BITS = 20
 
 _ARRAY_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-# What the command lines take (--array): the sizes the sequencer runs (check_sequencer_size).
+# What the command lines take (--array): the sizes the sequencer runs (check_sequencer_size);
+# ArrayConfig alone takes 2..16 (the array's unit tests).
 ARRAY_HELP = "array size: 4x4, 8x8 or 16x16"
-_ARRAY_MSG = "array must be 4x4, 8x8 or 16x16 (RxC, square, a power of two from 4)"
+_ARRAY_MSG = "array must be RxC with R == C in 2..16, e.g. 8x8"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def parse_array(text: str, **overrides) -> ArrayConfig:
     Raises
     ------
     ValueError
-        ``_ARRAY_MSG`` for anything but 4x4, 8x8 or 16x16.
+        ``"array must be RxC with R == C in 2..16, e.g. 8x8"`` for anything else, and
+        ``check_sequencer_size``'s message for a size the sequencer does not take.
     """
     m = _ARRAY_RE.match(text) if isinstance(text, str) else None
     if not m:

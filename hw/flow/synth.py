@@ -499,7 +499,7 @@ def main(argv=None) -> int:
     if cfg is None or not dir_from_cli(args.out, "--out") or not dir_from_cli(args.verilog_dir, "--verilog-dir"):
         return 2
     if not 0 < args.freq < 1e4:  # also refuses nan and inf
-        print("error: --freq must be a target clock in MHz, above 0 and below 10,000", file=sys.stderr)
+        print("error: --freq must be positive and below 10,000 (a target clock in MHz)", file=sys.stderr)
         return 2
     if not 0 < args.timeout < 1e7:
         print("error: --timeout must be a positive number of seconds", file=sys.stderr)
