@@ -30,7 +30,7 @@ from model import golden  # noqa: E402
 from model.data import DatasetError, check_images, load_split  # noqa: E402
 from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
 from model.outputs import OutputError, Outputs, check_dir, check_file  # noqa: E402
-from sim.runner import SimError  # noqa: E402
+from sim.runner import SimError, missing_simulator  # noqa: E402
 from sw import report as rep  # noqa: E402
 from sw.driver import AcceleratorError, Driver  # noqa: E402
 from sw.energy import OPPS, OperatingPoint  # noqa: E402
@@ -143,7 +143,6 @@ def run(args) -> int:
         eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
         images = test.images[:args.images]
         if args.backend != "model":
-            from sw.rtl import missing_simulator
             why = missing_simulator(args.backend)
             if why:
                 raise UsageError(why)

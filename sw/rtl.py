@@ -28,12 +28,6 @@ from sw.driver import AcceleratorError
 from sw.measure import RunConfig, steps
 
 
-
-def missing_simulator(backend: str) -> str | None:
-    """Why ``backend`` cannot run on this machine, or None."""
-    return runner.missing_simulator(backend)
-
-
 # ------------------------------------------------------------------ request and result files
 
 
