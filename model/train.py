@@ -230,7 +230,7 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
 
 def _why_different(args) -> str:
     """Why a run's export can differ from the shipped one, as far as the run can tell."""
-    defaults = main(["--out", "x"], parse_only=True)
+    defaults = parser().parse_args(["--out", "x"])
     changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", "val_size",
                                                     "calib_images", "limit", "threads")
                if getattr(args, k) != getattr(defaults, k)]
@@ -242,7 +242,7 @@ def _why_different(args) -> str:
             "(PyTorch's kernels and their summation order; docs/training.md, Reproducing)")
 
 
-def main(argv=None, parse_only: bool = False):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheme", choices=SCHEMES, default="incremental")
@@ -259,9 +259,12 @@ def main(argv=None, parse_only: bool = False):
     ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default: Fashion-MNIST)")
     ap.add_argument("--out", required=True, help="output folder (export.npz, float.npz, report.json)")
     ap.add_argument("--debug", action="store_true", help="on a failure, print the traceback too")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
-    if parse_only:
-        return args
     if min(args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 or args.lr <= 0 \
             or args.limit < 0:
         ap.error("--epochs, --batch, --threads, --calib-images and --val-size must be >= 1, "

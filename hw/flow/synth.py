@@ -85,6 +85,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from model.outputs import write_text
+
 from .devices import (DEFAULT_PLACER, DEFAULT_ROUTER, DESIGNS, DEVICES, DSP_POLICIES, ECP5_SPEEDS,
                       PLACERS, ROUTERS, pe_rows_in_luts, with_speed)
 from .depth import DEEP_PATHS, deep_paths
@@ -107,7 +109,6 @@ def _sha(*parts) -> str:
 
 
 def _write_json(path: Path, obj) -> None:
-    from model.outputs import write_text
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
