@@ -96,8 +96,13 @@ class NetConfig:
     def scaled(self, active_groups: int) -> "NetConfig":
         """The dense single-group network with ``active_groups``/G of every layer's channels
         (the independently trained baseline for that width)."""
-        convs = tuple(replace(c, out_channels=c.out_channels * active_groups // self.groups)
-                      for c in self.convs)
+        return self.dense((active_groups,) * len(self.convs))
+
+    def dense(self, profile) -> "NetConfig":
+        """The dense single-group network with ``profile[l]``/G of layer l's channels (the
+        individually trained baseline for that per-layer profile)."""
+        convs = tuple(replace(c, out_channels=c.out_channels * k // self.groups)
+                      for c, k in zip(self.convs, profile))
         return replace(self, convs=convs, groups=1, connectivity="dense", head="shared")
 
 

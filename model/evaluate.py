@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import golden
+from . import golden, profiles
 from .data import DatasetError, check_images, load_split
 from .export import DEFAULT_EXPORT, ExportError, load_export
 from .outputs import OutputError, check_file, write_text
+from .cli import OneLineParser
 
 
 def parse_groups(text: str) -> tuple[int, ...]:
@@ -44,7 +45,7 @@ def evaluate(export, split, configs) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__,
+    ap = OneLineParser(prog="python -m model.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--export", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
     ap.add_argument("--width", action="append", default=[], help="uniform width(s), e.g. 0.25 or 0.25,1")
@@ -83,9 +84,8 @@ def main(argv=None) -> int:
     print(f"{'groups':>12} {'int8 acc':>9} {'recorded':>9} {'MACs/img':>10} {'param B':>8} {'img/s':>8}")
     for r in rows:
         g = r["groups"]
-        w = f"{g[0] / G:g}" if len(set(g)) == 1 else None
         # The recorded figure is on the full test set: only comparable when that is what ran.
-        rec = recorded.get(w, {}).get("int8_test") if w and not args.images else None
+        rec = recorded.get(profiles.key(g), {}).get("int8_test") if not args.images else None
         print(f"{','.join(map(str, g)):>12} {r['int8_accuracy']:9.4f} {rec if rec is not None else '-':>9} "
               f"{r['macs_per_image']:>10} {r['param_bytes']:>8} {r['images_per_second']:>8}")
     if json_path:

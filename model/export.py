@@ -4,7 +4,7 @@ Format: a ``numpy.savez_compressed`` archive (``allow_pickle=False`` on load) ho
 
 * ``__meta__``: UTF-8 JSON (as a uint8 array) with the format name and version, the group count,
   the input quantization, one entry per layer (shape, kernel, stride, padding, ReLU, pool), the
-  classifier head mode, the float scales used to derive M/S, the measured accuracy per width, and a
+  classifier head mode, the float scales used to derive M/S, the measured accuracy per profile, and a
   SHA-256 digest of every array and every other metadata field (so a tampered or mixed-up file
   is refused);
 * per split convolution ``<name>.weight`` int8 (O, I, K, K) (block lower-triangular: the blocks
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "chanscale-export"
-VERSION = 2  # 2: the digest signs every metadata field; one layer list (no training config)
+# 2: the digest signs every metadata field; one layer list (no training config).
+# 3: ``accuracy`` is recorded per per-layer profile ("1,2,4"), not per width.
+VERSION = 3
 META_KEY = "__meta__"
 # Shipped default, reproduced by `make train` (build/train/export.npz).
 DEFAULT_EXPORT = Path(__file__).resolve().parent / "ref" / "chanscale_ref.npz"
@@ -338,10 +340,24 @@ def _build(path: Path, meta: dict, arrays: dict) -> Export:
                                 "weight": full.weight[:, :k * gs]})
     else:
         raise ExportError(f"export {path}: unknown head mode {meta['head']!r}")
+    _check_accuracy(path, meta.get("accuracy", {}), G, len(convs))
     unknown = set(arrays) - {f"{p}.{f}" for p in _prefixes(specs, meta["head"], G) for f in ARRAY_DTYPES}
     if unknown:
         raise ExportError(f"export {path}: unexpected arrays {sorted(unknown)}")
     return Export(meta=meta, convs=tuple(convs), heads=heads)
+
+
+def _check_accuracy(path, acc, G: int, n: int) -> None:
+    """``accuracy``: {profile "k1,..,kn": {field: fraction in 0..1}} (docs/export-format.md)."""
+    if not isinstance(acc, dict):
+        raise ExportError(f"export {path}: accuracy must be an object keyed by profile such as \"1,2,4\"")
+    for key, rec in acc.items():
+        parts = key.split(",") if isinstance(key, str) else []
+        if len(parts) != n or not all(p.isdigit() and 1 <= int(p) <= G for p in parts):
+            raise ExportError(f"export {path}: accuracy key {key!r} is not a profile of {n} counts in 1..{G}")
+        if not isinstance(rec, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in rec.values()):
+            raise ExportError(f"export {path}: accuracy[{key!r}] must map names to fractions in 0..1")
 
 
 def _prefixes(specs, head, G):

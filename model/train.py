@@ -9,16 +9,24 @@ Schemes (same data, seeds and optimiser; ``--epochs`` per stage / network):
 * ``joint`` (slimmable-style): one network, every step sums the loss at all G widths, same
   block lower-triangular connectivity.
 
+``--subnets`` chooses what an incremental stage trains: the uniform width only, or every useful
+per-layer profile of the stage (model.profiles), one per step (``single-path``) or the widest, the
+narrowest and a random one per step with in-place distillation (``sandwich``); ``subnet_plan``.
+``--scheme independent --profile 1,2,4`` trains a per-layer profile alone as a dense network.
+The CPU kernels are pinned (model.kernels), so a run reproduces bit for bit on another machine.
+
 Examples::
 
     python -m model.train --scheme incremental --out build/train          # what `make train` runs
     python -m model.train --scheme joint --epochs 4 --out build/joint
     python -m model.train --scheme independent --out build/independent
+    python -m model.train --scheme independent --profile 1,2,4 --profile 2,3,3 --out build/individual
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -31,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import golden
+from . import golden, kernels, profiles
+from .cli import OneLineParser
 from .config import REFERENCE, NetConfig
 from .data import DatasetError, check_images, load_split, train_val_split
 from .export import DEFAULT_EXPORT, ExportError, load_export, update_meta
@@ -40,6 +49,9 @@ from .outputs import OutputError, check_dir
 from .quantize import INPUT_SHIFT, export
 
 SCHEMES = ("incremental", "independent", "joint")
+SUBNETS = ("uniform", "single-path", "sandwich")
+SUBNETS_DEFAULT = "sandwich"  # the shipped export's (docs/training.md compares them)
+SANDWICH_EXTRA = 1  # random profiles per sandwich step besides the widest and the narrowest (US-Nets: 2)
 
 
 def save_float(path, net: DynNet) -> None:
@@ -84,12 +96,49 @@ def _trainable_masks(net: DynNet, stage: int | None) -> dict[str, torch.Tensor]:
     return masks
 
 
-def train_net(net: DynNet, train, epochs: int, widths: list[tuple[int, ...]], stage: int | None,
+def fixed(profiles: list[tuple[int, ...]]):
+    """A step plan that trains ``profiles`` on the labels at every step."""
+    return lambda rng: (profiles, [])
+
+
+def subnet_plan(subnets: str, G: int, n: int, t: int, extra: int = SANDWICH_EXTRA):
+    """What stage ``t`` trains at each step, as ``plan(rng) -> (on the labels, distilled)``:
+
+    * ``uniform``: (t,..,t) only;
+    * ``single-path``: one of the stage's useful profiles, drawn uniformly per step (per step, not
+      per epoch: a stage has fewer epochs than the last stage has profiles);
+    * ``sandwich``: (t,..,t) on the labels; the narrowest (1,..,1,t) and ``extra`` other profiles
+      drawn without replacement, each distilled from (t,..,t)'s output (US-Nets' in-place
+      distillation).
+    """
+    full = (t,) * n
+    if subnets == "uniform":
+        return fixed([full])
+    members = profiles.stage(G, n, t)
+    if subnets == "single-path":
+        return lambda rng: ([members[rng.integers(len(members))]], [])
+    narrow = (1,) * (n - 1) + (t,)
+    rest = [p for p in members if p not in (full, narrow)]
+
+    def plan(rng):
+        picks = [rest[i] for i in sorted(rng.choice(len(rest), min(extra, len(rest)), replace=False))]
+        return [full], ([narrow] if narrow != full else []) + picks
+    return plan
+
+
+def _soft_ce(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    return -(F.softmax(teacher, 1) * F.log_softmax(logits, 1)).sum(1).mean()
+
+
+def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
               lr: float, batch: int, seed: int, desc: str) -> None:
-    """Adam + cosine decay; the loss is the mean over ``widths``. With ``stage`` set, every entry
-    outside that stage's group is restored after each step (frozen exactly)."""
+    """Adam + one-cycle schedule. ``plan(rng)`` names each step's profiles: the loss is the mean
+    cross-entropy over those on the labels plus, for each distilled one, the soft cross-entropy
+    to the first labelled profile's (detached) output. With ``stage`` set, every entry outside
+    that stage's group is restored after each step (frozen exactly)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    plan_rng = np.random.default_rng([seed, 1])  # its own stream: the data order is every plan's
     if stage is not None:
         for bn in net.bns:
             gs = bn.frozen.numel() // net.cfg.groups
@@ -113,7 +162,12 @@ def train_net(net: DynNet, train, epochs: int, widths: list[tuple[int, ...]], st
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
             y = y_all[idx]
-            loss = sum(F.cross_entropy(net(x, w), y) for w in widths) / len(widths)
+            labelled, distilled = plan(plan_rng)
+            outs = [net(x, p) for p in labelled]
+            loss = sum(F.cross_entropy(o, y) for o in outs) / len(outs)
+            if distilled:
+                teacher = outs[0].detach()
+                loss = loss + sum(_soft_ce(net(x, p), teacher) for p in distilled)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -150,6 +204,10 @@ def run_scheme(args) -> dict:
     if args.limit:
         train = train.take(np.arange(min(args.limit, len(train))))
     calib = train.images[:args.calib_images]
+    if args.native_kernels:  # after the checks (they use no torch), before any tensor operation
+        torch.set_num_threads(args.threads)
+    else:
+        kernels.pin()
     # Everything is written into a scratch folder that only moves into --out when complete.
     final = Path(args.out)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -166,60 +224,36 @@ def run_scheme(args) -> dict:
 
 def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     G, n = cfg.groups, len(cfg.convs)
-    report = dict(scheme=args.scheme, head=cfg.head, epochs=args.epochs, seed=args.seed, lr=args.lr,
-                  batch=args.batch, train_images=len(train), val_images=len(val), test_images=len(test),
-                  threads=torch.get_num_threads(), widths={})
+    report = dict(scheme=args.scheme, subnets=args.subnets if args.scheme == "incremental" else None,
+                  head=cfg.head, epochs=args.epochs, seed=args.seed, lr=args.lr, batch=args.batch,
+                  train_images=len(train), val_images=len(val), test_images=len(test),
+                  kernels=kernels.describe(), profiles={})
     t0 = time.time()
-    nets: dict[int, DynNet] = {}
+    if args.scheme == "independent":
+        _run_independent(args, cfg, train, val, test, calib, out, report)
+        return report
+    torch.manual_seed(args.seed)
+    net = DynNet(cfg)
     if args.scheme == "incremental":
-        torch.manual_seed(args.seed)
-        net = DynNet(cfg)
         for k in range(1, G + 1):
-            train_net(net, train, args.epochs, [(k,) * n], k, args.lr, args.batch, args.seed + k,
-                      f"stage {k}/{G}")
+            train_net(net, train, args.epochs, subnet_plan(args.subnets, G, n, k), k, args.lr, args.batch,
+                      args.seed + k, f"stage {k}/{G}")
             print(f"  stage {k}/{G}: float val acc at width {k}/{G} = {float_accuracy(net, val, (k,) * n):.4f}",
                   flush=True)
-        nets = {k: net for k in range(1, G + 1)}
-    elif args.scheme == "joint":
-        torch.manual_seed(args.seed)
-        net = DynNet(cfg)
-        train_net(net, train, args.epochs, [(k,) * n for k in range(1, G + 1)], None, args.lr,
-                  args.batch, args.seed, "joint")
-        nets = {k: net for k in range(1, G + 1)}
     else:
-        for k in range(1, G + 1):
-            torch.manual_seed(args.seed + k)
-            nets[k] = DynNet(cfg.scaled(k))
-            train_net(nets[k], train, args.epochs, [(1,) * n], None, args.lr, args.batch, args.seed + k,
-                      f"width {k}/{G}")
+        train_net(net, train, args.epochs, fixed([(k,) * n for k in range(1, G + 1)]), None, args.lr,
+                  args.batch, args.seed, "joint")
     report["train_seconds"] = round(time.time() - t0, 1)
-
-    exports = {}
-    for k in sorted(set(nets), reverse=True):
-        net = nets[k]
-        shared = args.scheme != "independent"
-        if shared and exports:
-            exports[k] = exports[G]
-            continue
-        name = "export.npz" if shared else f"export_w{k}.npz"
-        save_float(out / name.replace("export", "float"), net)
-        exports[k] = export(net, calib, out / name, extra_meta=dict(scheme=args.scheme, seed=args.seed))
-    for k in range(1, G + 1):
-        grp = (k,) * n if args.scheme != "independent" else (1,) * n
-        ex = exports[k]
-        report["widths"][f"{k / G:g}"] = dict(
-            float_val=float_accuracy(nets[k], val, grp), float_test=float_accuracy(nets[k], test, grp),
-            int8_val=golden.accuracy(ex, val.images, val.labels, groups=grp),
-            int8_test=golden.accuracy(ex, test.images, test.labels, groups=grp))
-    report["export_bytes"] = {f"{k / G:g}": (out / ("export.npz" if args.scheme != "independent"
-                                                    else f"export_w{k}.npz")).stat().st_size
-                              for k in range(1, G + 1)}
-    report["param_bytes"] = {f"{k / G:g}": exports[k].param_bytes((k,) * n if args.scheme != "independent"
-                                                                  else (1,) * n) for k in range(1, G + 1)}
-    if args.scheme != "independent":  # record the measured accuracy in the export itself
-        update_meta(out / "export.npz", accuracy={
-            w: {f: r[f] for f in ("int8_test", "float_test", "int8_val")} for w, r in report["widths"].items()})
-    if args.scheme != "independent" and DEFAULT_EXPORT.is_file():
+    save_float(out / "float.npz", net)
+    ex = export(net, calib, out / "export.npz", extra_meta=dict(scheme=args.scheme, subnets=report["subnets"],
+                                                                seed=args.seed, validation=_validation(args)))
+    for p in profiles.useful(G, n):
+        report["profiles"][profiles.key(p)] = _accuracy(net, ex, p, p, val, test)
+    report["export_bytes"] = (out / "export.npz").stat().st_size
+    report["param_bytes"] = {profiles.key(p): ex.param_bytes(p) for p in profiles.useful(G, n)}
+    # the measured accuracy of every useful profile, in the export itself
+    update_meta(out / "export.npz", accuracy=report["profiles"])
+    if DEFAULT_EXPORT.is_file():
         same = load_export(out / "export.npz").meta["digest"] == load_export(DEFAULT_EXPORT).meta["digest"]
         report["matches_shipped_export"] = same
         print(f"{Path(args.out) / 'export.npz'} {'reproduces' if same else 'differs from'} the shipped export "
@@ -228,24 +262,68 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     return report
 
 
+def _validation(args) -> dict:
+    """The held-out split, as model.data.train_val_split draws it (for re-evaluating an export)."""
+    return dict(images=args.val_size, seed=args.seed)
+
+
+def _accuracy(net: DynNet, ex, float_groups, int8_groups, val, test) -> dict:
+    return dict(int8_test=golden.accuracy(ex, test.images, test.labels, groups=int8_groups),
+                int8_val=golden.accuracy(ex, val.images, val.labels, groups=int8_groups),
+                float_test=float_accuracy(net, test, float_groups),
+                float_val=float_accuracy(net, val, float_groups))
+
+
+def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict) -> None:
+    """Each profile of ``--profile`` (default: the uniform widths) trained alone as its own dense
+    network, exported as export_<profile>.npz (e.g. export_1-2-4.npz)."""
+    G, n = cfg.groups, len(cfg.convs)
+    todo = args.profile or [(k,) * n for k in range(1, G + 1)]
+    report["export_bytes"], report["param_bytes"], report["train_seconds"] = {}, {}, {}
+    for i, p in enumerate(todo):
+        t0 = time.time()
+        torch.manual_seed(args.seed + i + 1)
+        net = DynNet(cfg.dense(p))
+        train_net(net, train, args.epochs, fixed([(1,) * n]), None, args.lr, args.batch, args.seed + i + 1,
+                  f"profile {profiles.key(p)}")
+        k = profiles.key(p)
+        report["train_seconds"][k] = round(time.time() - t0, 1)
+        name = f"export_{k.replace(',', '-')}.npz"
+        save_float(out / name.replace("export", "float"), net)
+        ex = export(net, calib, out / name, extra_meta=dict(scheme=args.scheme, seed=args.seed, profile=list(p),
+                                                            validation=_validation(args)))
+        report["profiles"][k] = _accuracy(net, ex, (1,) * n, (1,) * n, val, test)
+        report["export_bytes"][k] = (out / name).stat().st_size
+        report["param_bytes"][k] = ex.param_bytes((1,) * n)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+
+
 def _why_different(args) -> str:
     """Why a run's export can differ from the shipped one, as far as the run can tell."""
     defaults = parser().parse_args(["--out", "x"])
-    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", "val_size",
-                                                    "calib_images", "limit", "threads")
+    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed",
+                                                    "val_size", "calib_images", "limit", "native_kernels")
                if getattr(args, k) != getattr(defaults, k)]
+    if args.subnets not in (None, SUBNETS_DEFAULT):
+        changed.append("--subnets")
     if args.data_dir is not None:
         changed.append("--data-dir")
     if changed:
         return f"this run's {', '.join(changed)} differ from `make train`'s"
-    return ("same arguments and data as `make train`: the float computation differs from the run that made it "
-            "(PyTorch's kernels and their summation order; docs/training.md, Reproducing)")
+    k = kernels.describe()
+    return (f"same arguments, data and pinned kernels as `make train`: compare this run's torch {k['torch']} and "
+            f"numpy {k['numpy']} with the versions docs/training.md (Reproducing) names")
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
+def parser() -> OneLineParser:
+    ap = OneLineParser(prog="python -m model.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheme", choices=SCHEMES, default="incremental")
+    ap.add_argument("--subnets", choices=SUBNETS, default=None,
+                    help=f"incremental: what each stage trains (model.train.subnet_plan; default {SUBNETS_DEFAULT})")
+    ap.add_argument("--profile", action="append", default=[], metavar="G1,G2,..",
+                    help="independent: a per-layer profile to train alone as a dense network (repeatable; "
+                         "default: the uniform widths)")
     ap.add_argument("--head", choices=("per_width", "shared"), default="per_width",
                     help="classifier: one per width (default) or one shared, sliced by width")
     ap.add_argument("--epochs", type=int, default=4, help="epochs per stage (incremental) or per network")
@@ -255,9 +333,15 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
     ap.add_argument("--calib-images", type=int, default=1000, help="training images for activation scales")
     ap.add_argument("--limit", type=int, default=0, help="train on the first N training images only (smoke runs)")
-    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--native-kernels", action="store_true",
+                    help="PyTorch's fastest kernels for this processor and --threads threads: faster, but another "
+                         "processor trains a slightly different network (default: pinned, one thread; "
+                         "model/kernels.py)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads with --native-kernels (default 2)")
     ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default: Fashion-MNIST)")
     ap.add_argument("--out", required=True, help="output folder (export.npz, float.npz, report.json)")
+    ap.add_argument("--expect-shipped", action="store_true",
+                    help="exit 1 when the export differs from the shipped one (what `make train` checks)")
     ap.add_argument("--debug", action="store_true", help="on a failure, print the traceback too")
     return ap
 
@@ -265,11 +349,22 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     ap = parser()
     args = ap.parse_args(argv)
-    if min(args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 or args.lr <= 0 \
-            or args.limit < 0:
+    if min(args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 \
+            or not 0 < args.lr < math.inf or args.limit < 0:
         ap.error("--epochs, --batch, --threads, --calib-images and --val-size must be >= 1, "
-                 "--limit >= 0 and --lr > 0")
-    torch.set_num_threads(args.threads)
+                 "--limit >= 0 and --lr a finite number > 0")
+    if args.threads != 2 and not args.native_kernels:
+        ap.error(f"--threads goes with --native-kernels (the pinned kernels run on {kernels.THREADS} thread)")
+    if args.profile and args.scheme != "independent":
+        ap.error("--profile trains profiles alone: it goes with --scheme independent")
+    if args.subnets and args.scheme != "incremental":
+        ap.error("--subnets chooses what incremental stages train: it goes with --scheme incremental")
+    if args.scheme == "incremental":
+        args.subnets = args.subnets or SUBNETS_DEFAULT
+    try:
+        args.profile = [profiles.parse(t, REFERENCE.groups, len(REFERENCE.convs), "--profile") for t in args.profile]
+    except profiles.ProfileError as e:
+        ap.error(str(e))
     try:
         report = run_scheme(args)
     except (DatasetError, ExportError, OutputError, ValueError) as e:
@@ -281,6 +376,10 @@ def main(argv=None) -> int:
         print(f"error: {type(e).__name__}: {e} (run again with --debug for the traceback)", file=sys.stderr)
         return 1
     print(json.dumps(report, indent=2))
+    if args.expect_shipped and not report.get("matches_shipped_export"):
+        print(f"error: {Path(args.out) / 'export.npz'} does not reproduce the shipped export {DEFAULT_EXPORT}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

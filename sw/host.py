@@ -7,6 +7,7 @@ examples:
   python sw/host.py --width 0.25,1 --layer-groups 1,2,4 --opp low
   python sw/host.py --sweep --backend verilator --images 2   # the same driver on the RTL (cocotb)
   python sw/host.py --width 1 --array 16x16 --clock-mhz 125
+  python sw/host.py --pareto --array 16x16 --json build/pareto.json --plot build/pareto   # every profile
 
 Every figure comes from the device's own performance counters (the model backend predicts them
 exactly; tests compare it with the RTL). Accuracy is the bit-exact golden model's on the
@@ -26,11 +27,13 @@ if __package__ in (None, ""):  # `python sw/host.py`: make the repository import
 
 from hw.contract.params import ARRAY_HELP, parse_array  # noqa: E402
 from hw.contract.program import build_program  # noqa: E402
-from model import golden  # noqa: E402
-from model.data import DatasetError, check_images, load_split  # noqa: E402
+from model import golden, profiles  # noqa: E402
+from model.cli import OneLineParser  # noqa: E402
+from model.data import DatasetError, check_images, load_split, train_val_split  # noqa: E402
 from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
 from model.outputs import OutputError, Outputs, check_dir, check_file  # noqa: E402
 from sim.runner import SimError, missing_simulator  # noqa: E402
+from sw import pareto  # noqa: E402
 from sw import report as rep  # noqa: E402
 from sw.driver import AcceleratorError, Driver  # noqa: E402
 from sw.energy import OPPS, OperatingPoint  # noqa: E402
@@ -46,12 +49,6 @@ class UsageError(ValueError):
     pass
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def parse_configs(args, G: int, n_layers: int) -> list[RunConfig]:
     configs = []
     widths = [w.strip() for item in args.width for w in item.split(",") if w.strip()]
@@ -61,15 +58,17 @@ def parse_configs(args, G: int, n_layers: int) -> list[RunConfig]:
         k = golden.width_groups(w, G)
         configs.append(RunConfig(groups=(k,) * n_layers, uniform=k))
     for item in args.layer_groups:
-        try:
-            groups = tuple(int(t) for t in item.split(","))
-        except ValueError:
-            raise UsageError(f"--layer-groups takes comma-separated integers such as 1,2,4; got {item!r}") from None
-        if len(groups) != n_layers:
-            raise UsageError(f"--layer-groups needs {n_layers} counts (one per convolution), got {len(groups)}")
-        if any(not 1 <= g <= G for g in groups):
-            raise UsageError(f"--layer-groups counts must be in 1..{G}, got {item}")
+        groups = profiles.parse(item, G, n_layers)
         configs.append(RunConfig(groups=groups, uniform=None))
+        if not profiles.is_useful(groups):  # run its clipped equivalent too, to show the waste
+            clipped = profiles.clip(groups)
+            k = clipped[0] if len(set(clipped)) == 1 else None
+            configs.append(RunConfig(groups=clipped, uniform=k))
+    if args.pareto:
+        if configs:
+            raise UsageError("--pareto runs every useful profile; leave out --width and --layer-groups")
+        return [RunConfig(groups=p, uniform=p[0] if len(set(p)) == 1 else None)
+                for p in profiles.useful(G, n_layers)]
     if args.sweep or not configs:
         sweep = [RunConfig(groups=(k,) * n_layers, uniform=k) for k in range(1, G + 1)]
         configs = sweep + [c for c in configs if c not in sweep]
@@ -84,17 +83,20 @@ def run_backend(backend, acfg, program, configs, images, classes, waves=False):
 
 
 def main(argv=None) -> int:
-    ap = Parser(prog="python sw/host.py", description=__doc__.split("\n\n")[0],
+    ap = OneLineParser(prog="python sw/host.py", description=__doc__.split("\n\n")[0],
                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", action="append", default=[], help="uniform width(s): 0.25 or 0.25,0.5,0.75,1")
     ap.add_argument("--sweep", action="store_true", help="every uniform width 1/G..1 (the default)")
     ap.add_argument("--layer-groups", action="append", default=[], metavar="G1,G2,..",
                     help="non-uniform width: active groups per convolution, e.g. 1,2,4 (repeatable)")
+    ap.add_argument("--pareto", action="store_true",
+                    help="every useful per-layer profile: accuracy (validation, test), cycles, energy, the fronts")
     ap.add_argument("--backend", choices=BACKENDS, default="model",
                     help="model (fast, exact counters), or the RTL on verilator / icarus through cocotb")
     ap.add_argument("--checkpoint", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
     ap.add_argument("--images", type=int, default=1, help="test images run on the device per configuration")
-    ap.add_argument("--eval-images", type=int, default=0, help="images for int8 accuracy (default: all 10,000)")
+    ap.add_argument("--eval-images", type=int, default=0, help="images for int8 accuracy (default: all 10,000; "
+                    "with --pareto, the first N of the validation split too)")
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--opp", choices=sorted(OPPS), default="nominal", help="DVFS operating point (V, f)")
     ap.add_argument("--clock-mhz", type=float, default=None, help="override the operating point's clock")
@@ -141,19 +143,25 @@ def run(args) -> int:
         check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
                      "the network's input (its export)")
         eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
+        # --pareto takes the accuracy model.train recorded (standard data, every image), else measures it
+        recorded = _recorded_accuracy(export, configs) if args.pareto and not (args.data_dir or args.eval_images) \
+            else None
+        val_split = _validation_split(export, args) if args.pareto and recorded is None else None
         images = test.images[:args.images]
         if args.backend != "model":
             why = missing_simulator(args.backend)
             if why:
                 raise UsageError(why)
-    except (UsageError, golden.WidthError, ExportError, DatasetError, OutputError, ValueError) as e:
+    except (UsageError, golden.WidthError, profiles.ProfileError, ExportError, DatasetError, OutputError,
+            ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     classes = export.heads[export.groups].out_channels
     accuracy, golden_logits = {}, {}
     for c in configs:
-        accuracy[c.name] = (golden.accuracy(export, eval_split.images, eval_split.labels, groups=c.groups),
-                            len(eval_split))
+        acc = recorded[c.name][1] if recorded else golden.accuracy(export, eval_split.images, eval_split.labels,
+                                                                   groups=c.groups)
+        accuracy[c.name] = (acc, len(eval_split))
         golden_logits[c.name] = golden.run(export, images, groups=c.groups, keep_acts=False).logits
     try:
         session = run_backend(args.backend, acfg, program, configs, images, classes, waves=args.waves)
@@ -162,13 +170,65 @@ def run(args) -> int:
         return 1
     report = rep.build(session, program, export, acfg, opp, golden_logits, accuracy, args.backend)
     report["seconds"] = round(time.time() - t0, 1)
-    print(rep.table(report))
     out = Outputs()
-    rep.add_outputs(out, report, *outputs)
+    if args.pareto:
+        val = recorded or {c.name: (golden.accuracy(export, val_split.images, val_split.labels, groups=c.groups),)
+                           for c in configs}
+        doc = pareto.document(report, {c.name: (val[c.name][0], accuracy[c.name][0]) for c in configs},
+                              "export metadata (golden model, recorded by model.train)" if recorded else
+                              f"golden model on {len(val_split)} validation / {len(eval_split)} test images")
+        print(pareto.table_text(doc))
+        pareto.add_outputs(out, doc, *outputs)
+    else:
+        notes = _clipped(report)
+        print(rep.table(report))
+        for note in notes:
+            print(note)
+        rep.add_outputs(out, report, *outputs)
     for p in out.commit():
         print(f"wrote {p}")
     print(f"done in {report['seconds']} s")
     return 0 if all(c["outputs_match_golden"] for c in report["configs"]) else 1
+
+
+def _recorded_accuracy(export, configs) -> dict | None:
+    """{config name: (validation, test)} int8 accuracy as model.train recorded it in the export
+    (the golden model on the standard splits), or None when it lacks a profile."""
+    rec = export.meta.get("accuracy", {})
+    keys = {c.name: profiles.key(c.groups) for c in configs}
+    if not all(k in rec and {"int8_val", "int8_test"} <= set(rec[k]) for k in keys.values()):
+        return None
+    return {name: (rec[k]["int8_val"], rec[k]["int8_test"]) for name, k in keys.items()}
+
+
+def _validation_split(export, args):
+    """The held-out training images the export was selected on (its metadata names them)."""
+    v = export.meta.get("validation")
+    if not v:
+        raise UsageError("this export records neither every profile's accuracy nor its validation split "
+                         "(`validation` in its metadata), which --pareto needs; retrain it with `python -m model.train`")
+    full = load_split("train", args.data_dir)
+    check_images(full, export.meta["input"]["channels"], export.meta["input"]["size"],
+                 "the network's input (its export)")
+    val = train_val_split(full, v["images"], v["seed"])[1]
+    return val.take(slice(0, args.eval_images)) if args.eval_images else val
+
+
+def _clipped(report) -> list[str]:
+    """A narrowing profile computes its clipped profile's logits: record that in its report entry
+    (``clipped_to``, ``wasted_cycles``) and return a note per such profile."""
+    by_groups = {tuple(c["groups"]): c for c in report["configs"]}
+    notes = []
+    for c in report["configs"]:
+        clipped = profiles.clip(c["groups"])
+        if clipped != tuple(c["groups"]) and clipped in by_groups:
+            c["clipped_to"] = list(clipped)
+            c["wasted_cycles"] = c["total"]["cycles"] - by_groups[clipped]["total"]["cycles"]
+            notes.append(f"note: profile {profiles.key(c['groups'])} computes exactly the logits of "
+                         f"{profiles.key(clipped)} (no later layer reads the groups it adds) and wastes "
+                         f"{c['wasted_cycles']:,} of its {c['total']['cycles']:,} cycles; run "
+                         f"{profiles.key(clipped)} instead")
+    return notes
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the README or the docs cannot drift from the code. Figures that cannot be regene
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -21,16 +20,18 @@ from pathlib import Path
 from hw.contract.params import ArrayConfig
 from hw.contract.program import build_program
 from hw.contract.regmap import markdown as regmap_markdown
-from model import golden
+from model import golden, profiles
 from model.data import DatasetError, load_split
 from model.export import DEFAULT_EXPORT, ExportError, load_export
 from model.outputs import Outputs
 from sim.runner import array_config
+from sw import pareto
 from sw import report as rep
 from sw.driver import Driver
 from sw.energy import OPPS, V_REF, units_table
 from sw.measure import RunConfig, measure
 from sw.model_device import ModelBus
+from model.cli import OneLineParser
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -54,15 +55,30 @@ def collect(export, test) -> dict:
     image = test.images[:1]
     accuracy = {c.name: (golden.accuracy(export, test.images, test.labels, groups=c.groups), len(test))
                 for c in runs}
-    logits = {c.name: golden.run(export, image, groups=c.groups, keep_acts=False).logits for c in runs}
+    logits = logits_of(export, runs, image)
     classes = export.heads[export.groups].out_channels
-    reports = {}
+    reports, fronts = {}, {}
+    n, G = len(export.convs), export.groups
+    every = [RunConfig(groups=p, uniform=p[0] if len(set(p)) == 1 else None) for p in profiles.useful(G, n)]
+    recorded = export.meta.get("accuracy", {})
+    have = all(profiles.key(c.groups) in recorded for c in every)
     for text in ARRAYS:
         acfg = array_config(text)
         program = build_program(export, acfg)
         session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, runs, image, classes))
         reports[text] = rep.build(session, program, export, acfg, OPPS["nominal"], logits, accuracy, "model")
-    return dict(meta=export.meta, reports=reports)
+        if have:  # every useful profile, its accuracy as model.train recorded it (golden model)
+            acc = {c.name: (recorded[profiles.key(c.groups)]["int8_val"], recorded[profiles.key(c.groups)]["int8_test"])
+                   for c in every}
+            session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, every, image, classes))
+            full = rep.build(session, program, export, acfg, OPPS["nominal"], logits_of(export, every, image),
+                             {k: (v[1], 0) for k, v in acc.items()}, "model")
+            fronts[text] = pareto.document(full, acc, "export metadata")
+    return dict(meta=export.meta, reports=reports, fronts=fronts)
+
+
+def logits_of(export, runs, image) -> dict:
+    return {c.name: golden.run(export, image, groups=c.groups, keep_acts=False).logits for c in runs}
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -81,7 +97,7 @@ def accuracy_table(data) -> str:
     out = ["| width | int8, test (golden model) | int8, validation | float, test |",
            "| --- | ---: | ---: | ---: |"]
     for c in c8:
-        rec = meta.get("accuracy", {}).get(f"{c['width']:g}", {}) if c["width"] else {}
+        rec = meta.get("accuracy", {}).get(profiles.key(c["groups"]), {})
         pct = (lambda k: f"{100 * rec[k]:.2f} %" if k in rec else "–")
         out.append(f"| {_label(c)} | **{100 * c['int8_accuracy']:.2f} %** | {pct('int8_val')} | {pct('float_test')} |")
     return "\n".join(out) + "\n"
@@ -127,8 +143,38 @@ def range_text(data) -> str:
             f"energy x{s['energy_ratio']}, accuracy +{s['accuracy_gain_points']} points.\n")
 
 
+def pareto_table(data) -> str:
+    """Every useful profile on the main array, by cycles, with its front flags."""
+    doc = data["fronts"].get(MAIN_ARRAY)
+    if not doc:
+        return "(the export records no per-profile accuracy)\n"
+    out = ["| profile | int8 val. | int8 test | MACs | cycles | energy (nJ) | on the front |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in sorted(doc["profiles"], key=lambda r: r["cycles"]):
+        b = "**" if r["uniform"] else ""
+        flags = ", ".join(k for k in pareto.COSTS if r[f"front_{k}"]) or "–"
+        out.append(f"| {b}{r['profile']}{b} | {100 * r['val_accuracy']:.2f} % | {100 * r['test_accuracy']:.2f} % | "
+                   f"{_n(r['macs'])} | {_n(r['cycles'])} | {r['energy_pj'] / 1000:,.0f} | {flags} |")
+    return "\n".join(out) + "\n"
+
+
+def versus_table(data) -> str:
+    """Per array and uniform width below full: the most accurate profile (validation) with no
+    more cycles, and its test accuracy against the width's."""
+    if not data["fronts"]:
+        return "(the export records no per-profile accuracy)\n"
+    out = ["| array | uniform | its cycles | its test acc. | best profile within them | cycles | test acc. | gain |",
+           "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for a in ARRAYS:
+        for v in data["fronts"][a]["versus_uniform"]:
+            out.append(f"| {a} | {v['uniform']} | {_n(v['uniform_cycles'])} | {100 * v['uniform_test']:.2f} % | "
+                       f"{v['best']} | {_n(v['best_cycles'])} | {100 * v['best_test']:.2f} % | "
+                       f"{v['gain_points']:+.2f} |")
+    return "\n".join(out) + "\n"
+
+
 BLOCKS = {"accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
-          "range": range_text}
+          "range": range_text, "pareto": pareto_table, "versus": versus_table}
 
 
 def _blocks(text: str, where: str) -> list[tuple[int, int, str]]:
@@ -205,6 +251,23 @@ Plots (same run): [accuracy vs energy](plots/accuracy_vs_energy.png),
 [accuracy vs latency](plots/accuracy_vs_latency.png), [cycles per layer](plots/cycles_per_layer.png),
 [utilisation per layer](plots/utilization_per_layer.png).
 
+## Per-layer profiles and the Pareto front
+
+Every useful profile (each layer's active group count, non-decreasing: model/profiles.py) on the
+{MAIN_ARRAY} array, one image, nominal operating point; int8 accuracy as the export records it
+(the golden model on the validation split and the test set). A profile is on a front when no
+other is at least as accurate on the validation split for no more cycles (or energy). Uniform
+widths in bold. `python sw/host.py --pareto [--array RxC]` prints and writes the same.
+
+{blocks['pareto']}
+
+The uniform widths against the profiles, per array (the front depends on the array: the same
+profile fills a small array better than a large one):
+
+{blocks['versus']}
+
+Plots: [accuracy vs cycles](plots/pareto_cycles.png), [accuracy vs energy](plots/pareto_energy.png).
+
 ## Energy model (`sw/energy.py`, the only place energies live)
 
 Energy = sum over events of count x unit energy, the counts being the performance counters.
@@ -243,7 +306,7 @@ def outputs(data, readme: str) -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sw.results", description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(prog="python -m sw.results", description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
     ap.add_argument("--no-plots", action="store_true", help="skip docs/plots/")
     args = ap.parse_args(argv)
@@ -267,6 +330,8 @@ def main(argv=None) -> int:
         out.text(p, files[p])
     if not args.no_plots:
         rep.add_outputs(out, data["reports"][MAIN_ARRAY], plot_dir=DOCS / "plots")
+        if data["fronts"]:
+            pareto.add_outputs(out, data["fronts"][MAIN_ARRAY], plot_dir=DOCS / "plots")
     for p in out.commit():
         print(f"wrote {p.relative_to(REPO)}")
     return 0

@@ -47,6 +47,30 @@ def _classifier_kernel(meta, arrays):
     meta["layers"][-1]["padding"] = 1
 
 
+def _accuracy_key(meta, arrays):
+    meta["accuracy"]["1,2"] = {"int8_test": 0.5}
+
+
+def _accuracy_value(meta, arrays):
+    meta["accuracy"]["1,1,1"]["int8_test"] = 1.5
+
+
+def _m_zero(meta, arrays):
+    arrays["conv1.M"] = np.zeros_like(arrays["conv1.M"])
+
+
+def _s_48(meta, arrays):
+    arrays["conv3.S"] = np.full_like(arrays["conv3.S"], 48)
+
+
+def _float_weights(meta, arrays):
+    arrays["conv2.weight"] = arrays["conv2.weight"].astype(np.float32)
+
+
+def _version_1(meta, arrays):
+    meta["version"] = 1
+
+
 @pytest.fixture
 def inputs(tmp_path):
     """Bad inputs, made before the snapshot: a 32x32 dataset, a regular file, broken exports."""
@@ -63,6 +87,8 @@ def inputs(tmp_path):
     _resigned(d / "upper.npz", _upper_block)
     _resigned(d / "in_size.npz", _in_size)
     _resigned(d / "classifier.npz", _classifier_kernel)
+    for f in (_accuracy_key, _accuracy_value, _m_zero, _s_48, _float_weights, _version_1):
+        _resigned(d / f"{f.__name__[1:]}.npz", f)
     (tmp_path / "out").mkdir()
     return d
 
@@ -94,6 +120,42 @@ CASES = [
     ("host: profile 5", "host", ["--layer-groups", "1,2,5"], 2, "1..4"),
     ("host: --images 0", "host", ["--images", "0"], 2, "--images"),
     ("host: empty data folder", "host", ["--data-dir", "{out}"], 2, "not found"),
+    ("host: profile not numbers", "host", ["--layer-groups", "1,x,4"], 2, "comma-separated integers"),
+    ("host: --pareto with --width", "host", ["--pareto", "--width", "1"], 2, "leave out --width"),
+    ("host: --pareto on 32x32 images", "host", ["--pareto", "--data-dir", "{in}/data32"], 2, "takes 1 x 28 x 28"),
+    ("host: --pareto --json under a file", "host", ["--pareto", "--json", "{in}/file/p.json"], 2, "is a file"),
+    ("host: --eval-images -1", "host", ["--eval-images", "-1"], 2, "--eval-images"),
+    ("host: unknown --opp", "host", ["--opp", "warp"], 2, "invalid choice"),
+    ("host: unknown --backend", "host", ["--backend", "fpga"], 2, "invalid choice"),
+    ("host: --images not a number", "host", ["--images", "x"], 2, "invalid int value"),
+    ("host: width not a number", "host", ["--width", "abc"], 2, "not a number"),
+    ("host: width 1/0", "host", ["--width", "1/0"], 2, "not a number"),
+    ("host: width 2", "host", ["--width", "2"], 2, "(0, 1]"),
+    ("host: width empty", "host", ["--width", ","], 2, "needs a value"),
+    ("host: --checkpoint is a folder", "host", ["--checkpoint", "{out}"], 2, "not found"),
+    ("host: accuracy key not a profile", "host", ["--checkpoint", "{in}/accuracy_key.npz"], 2, "accuracy key"),
+    ("host: accuracy above 1", "host", ["--checkpoint", "{in}/accuracy_value.npz"], 2, "fractions"),
+    ("host: M = 0", "host", ["--checkpoint", "{in}/m_zero.npz"], 2, "conv1.M outside"),
+    ("host: S = 48", "host", ["--checkpoint", "{in}/s_48.npz"], 2, "conv3.S outside"),
+    ("host: float weights", "host", ["--checkpoint", "{in}/float_weights.npz"], 2, "dtype float32"),
+    ("host: format version 1", "host", ["--checkpoint", "{in}/version_1.npz"], 2, "v1, expected"),
+    ("evaluate: profile too short", "evaluate", ["--groups", "1,2"], 2, "3 entries"),
+    ("evaluate: width 0.3", "evaluate", ["--width", "0.3"], 2, "0.3"),
+    ("evaluate: --images -1", "evaluate", ["--images", "-1"], 2, "--images"),
+    ("evaluate: export is random bytes", "evaluate", ["--export", "{in}/random.npz"], 2, "not a .npz"),
+    ("train: --profile without independent", "train", ["--profile", "1,2,4", "--out", "{out}/t"], 2,
+     "--scheme independent"),
+    ("train: --subnets with joint", "train", ["--scheme", "joint", "--subnets", "sandwich", "--out", "{out}/t"], 2,
+     "--scheme incremental"),
+    ("train: --profile too short", "train", ["--scheme", "independent", "--profile", "1,2", "--out", "{out}/t"], 2,
+     "3 counts"),
+    ("train: --profile 0", "train", ["--scheme", "independent", "--profile", "0,1,1", "--out", "{out}/t"], 2,
+     "1..4"),
+    ("train: unknown --subnets", "train", ["--subnets", "all", "--out", "{out}/t"], 2, "invalid choice"),
+    ("train: --lr nan", "train", ["--lr", "nan", "--out", "{out}/t"], 2, "--lr a finite number"),
+    ("train: --lr inf", "train", ["--lr", "inf", "--out", "{out}/t"], 2, "--lr a finite number"),
+    ("train: --epochs 0", "train", ["--epochs", "0", "--out", "{out}/t"], 2, "--epochs"),
+    ("train: --limit -1", "train", ["--limit", "-1", "--out", "{out}/t"], 2, "--limit"),
     ("evaluate: 32x32 images", "evaluate", ["--data-dir", "{in}/data32"], 2, "takes 1 x 28 x 28"),
     ("evaluate: --json under a file", "evaluate", ["--json", "{in}/file/e.json"], 2, "is a file"),
     ("evaluate: tampered export", "evaluate", ["--export", "{in}/upper.npz"], 2, "block lower-triangular"),
@@ -101,6 +163,11 @@ CASES = [
     ("train: --out is a file", "train", ["--out", "{in}/file"], 2, "is a file"),
     ("train: --out under a file", "train", ["--out", "{in}/file/t"], 2, "is a file"),
     ("gen: --out is a file", "gen", ["--array", "4x4", "--out", "{in}/file"], 2, "give a folder"),
+    ("gen: --array 8x4", "gen", ["--array", "8x4", "--out", "{out}/v"], 2, "R == C"),
+    ("gen: --array text", "gen", ["--array", "big", "--out", "{out}/v"], 2, "array"),
+    ("synth: unknown --device", "synth", ["--array", "4x4", "--out", "{out}/s", "--device", "xc7"], 2,
+     "invalid choice"),
+    ("synth: --freq -5", "synth", ["--array", "4x4", "--out", "{out}/s", "--freq", "-5"], 2, "--freq"),
     ("gen: --array 3x3", "gen", ["--array", "3x3", "--out", "{out}/v"], 2, "4x4, 8x8 or 16x16"),
     ("lint: --verilog-dir under a file", "lint", ["--array", "4x4", "--verilog-dir", "{in}/file/v"], 2, "is a file"),
     ("synth: --out is a file", "synth", ["--array", "4x4", "--out", "{in}/file"], 2, "give a folder"),

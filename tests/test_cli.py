@@ -60,7 +60,7 @@ def test_train_empty_data_dir_exits_2(python, subprocess_env, tmp_path):
     data = tmp_path / "empty"
     data.mkdir()
     out = tmp_path / "out"
-    r = _run(python, subprocess_env, "model.train", "--data-dir", data, "--out", out, "--threads", "1")
+    r = _run(python, subprocess_env, "model.train", "--data-dir", data, "--out", out)
     assert r.returncode == 2, r.stderr
     line = _one_line(r.stderr)
     assert "install" in line, line
@@ -80,7 +80,8 @@ def _main_rc(argv):
                                  ["--scheme", "bogus"], ["--head", "wide"], ["--epochs", "x"]])
 def test_train_bad_args_in_process(bad, tmp_path, torch1, synthetic_data):
     out = tmp_path / "out"
-    rc = _main_rc(["--data-dir", str(synthetic_data), "--out", str(out), "--threads", "1", *bad])
+    rc = _main_rc(["--data-dir", str(synthetic_data), "--out", str(out), "--threads", "1", "--native-kernels",
+                   *bad])
     assert rc == 2, f"{bad}: exit status {rc}"
     assert not out.exists(), f"{bad}: output written"
 
@@ -91,8 +92,8 @@ def test_train_bad_numeric_args_exit_2(bad, tmp_path, torch1, synthetic_data, ca
     """Out-of-range numbers are usage errors too: exit status 2 before any work, nothing written
     (not a traceback after training, nor a half-written output folder)."""
     out = tmp_path / "out"
-    argv = ["--data-dir", str(synthetic_data), "--out", str(out), "--threads", "1", "--epochs", "1",
-            "--batch", "64", "--limit", "64", "--val-size", "16", "--calib-images", "32", *bad]
+    argv = ["--data-dir", str(synthetic_data), "--out", str(out), "--threads", "1", "--native-kernels",
+            "--epochs", "1", "--batch", "64", "--limit", "64", "--val-size", "16", "--calib-images", "32", *bad]
     rc = _main_rc(argv)
     assert rc == 2, f"{bad}: exit status {rc}"
     assert not out.exists(), f"{bad}: output written"

@@ -57,7 +57,7 @@ def test_round_trip_and_meta(tiny):
 
     meta = reloaded.meta
     assert meta == tiny.meta
-    assert meta["format"] == "chanscale-export" and meta["version"] == 2
+    assert meta["format"] == "chanscale-export" and meta["version"] == 3
     assert "config" not in meta, "one layer list: `layers`"
     assert meta["groups"] == G == reloaded.groups
     assert meta["head"] == tiny.head

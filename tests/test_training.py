@@ -42,7 +42,7 @@ def test_stage2_keeps_width1_bit_identical(head, torch1, fmnist_train, fmnist_te
     torch = torch1
     from model.net import DynNet
     from model.quantize import export
-    from model.train import train_net
+    from model.train import fixed, train_net
 
     train = fmnist_train.take(np.arange(N_TRAIN))
     test_images = fmnist_test.images[:N_TEST]
@@ -52,13 +52,13 @@ def test_stage2_keeps_width1_bit_identical(head, torch1, fmnist_train, fmnist_te
     torch.manual_seed(SEED)
     net = DynNet(cfg)
 
-    train_net(net, train, epochs=2, widths=[(1,) * n], stage=1, lr=3e-3, batch=64, seed=SEED + 1, desc="stage 1")
+    train_net(net, train, epochs=2, plan=fixed([(1,) * n]), stage=1, lr=3e-3, batch=64, seed=SEED + 1, desc="stage 1")
     ex1 = export(net, calib, tmp_path / "stage1.npz")
     before = {w: golden.run(ex1, test_images, width=w) for w in (0.25, 0.5)}
     float_before = _group0_float(net, head)
     w_group1_before = net.weights[0].detach()[2:4].clone()
 
-    train_net(net, train, epochs=2, widths=[(2,) * n], stage=2, lr=3e-3, batch=64, seed=SEED + 2, desc="stage 2")
+    train_net(net, train, epochs=2, plan=fixed([(2,) * n]), stage=2, lr=3e-3, batch=64, seed=SEED + 2, desc="stage 2")
     ex2 = export(net, calib, tmp_path / "stage2.npz")
     after = {w: golden.run(ex2, test_images, width=w) for w in (0.25, 0.5)}
     float_after = _group0_float(net, head)
@@ -117,17 +117,79 @@ def test_fake_quant_agrees_with_golden(ref_paths, ref_export, ref_golden, fmnist
     assert all(a >= 0.995 for a in agreement.values()), f"agreement below 0.995: {agreement}"
 
 
-def test_recorded_accuracy_matches_golden(ref_export, ref_golden, fmnist_test):
+def test_recorded_accuracy_matches_golden(ref_export, fmnist_train, fmnist_test):
+    """The export records every useful profile's int8 accuracy; for the uniform widths and one
+    non-uniform profile it equals the golden model's on the whole test set and validation split."""
+    from model import profiles
+    from model.data import train_val_split
+
     acc = ref_export.meta.get("accuracy")
-    assert acc is not None, "the shipped export records no accuracy"
-    labels = fmnist_test.labels[:N_AGREE]
-    measured = {}
-    for w in WIDTHS:
-        key = f"{w:g}"
-        assert key in acc and "int8_test" in acc[key], f"no int8_test accuracy for width {key}: {acc}"
-        measured[key] = float((ref_golden[w] == labels).mean())
-        assert abs(measured[key] - acc[key]["int8_test"]) <= 0.03, \
-            f"width {key}: golden {measured[key]:.4f} on {N_AGREE} images vs recorded {acc[key]['int8_test']}"
-    print(f"golden accuracy on the first {N_AGREE} test images: {measured}")
-    # Wider networks are not worse than the narrowest one (the point of adding groups).
-    assert acc["1"]["int8_test"] >= acc["0.25"]["int8_test"], acc
+    G, n = ref_export.groups, len(ref_export.convs)
+    assert set(acc) == {profiles.key(p) for p in profiles.useful(G, n)}, sorted(acc)
+    v = ref_export.meta["validation"]
+    val = train_val_split(fmnist_train, v["images"], v["seed"])[1]
+    for p in [(k,) * n for k in range(1, G + 1)] + [(1, 2, 4)]:
+        rec = acc[profiles.key(p)]
+        assert rec["int8_test"] == golden.accuracy(ref_export, fmnist_test.images, fmnist_test.labels, groups=p), p
+        assert rec["int8_val"] == golden.accuracy(ref_export, val.images, val.labels, groups=p), p
+
+
+# --------------------------------------------------------------------------------------------
+# non-uniform profiles inside the incremental freeze
+
+
+@pytest.mark.parametrize("subnets", ["single-path", "sandwich"])
+def test_profile_stages_keep_every_earlier_profile_bit_identical(subnets, torch1, fmnist_train, fmnist_test,
+                                                                 tmp_path):
+    """Three stages of per-profile training (G = 3, three convolutions): after each later stage,
+    the int8 logits of every useful profile of every earlier stage are unchanged, and the profiles
+    of the stage just trained changed."""
+    torch = torch1
+    from model import profiles
+    from model.config import ConvSpec, NetConfig
+    from model.net import DynNet
+    from model.quantize import export
+    from model.train import subnet_plan, train_net
+
+    train = fmnist_train.take(np.arange(N_TRAIN))
+    images = fmnist_test.images[:N_TEST]
+    calib = train.images[:N_CALIB]
+    cfg = NetConfig(in_size=28, groups=3, convs=(ConvSpec("c1", 6), ConvSpec("c2", 6), ConvSpec("c3", 6)))
+    G, n = cfg.groups, len(cfg.convs)
+    torch.manual_seed(SEED)
+    net = DynNet(cfg)
+    seen, before = {}, {}
+    for t in range(1, G + 1):
+        train_net(net, train, epochs=1, plan=subnet_plan(subnets, G, n, t), stage=t, lr=3e-3, batch=64,
+                  seed=SEED + t, desc=f"stage {t}")
+        ex = export(net, calib, tmp_path / f"stage{t}.npz")
+        now = {p: golden.run(ex, images, groups=p, keep_acts=False).logits for p in profiles.useful(G, n)}
+        for p, logits in seen.items():
+            assert np.array_equal(logits, now[p]), f"{subnets}: profile {p} changed in stage {t} (seed {SEED})"
+        if t > 1:
+            assert all(not np.array_equal(now[p], before[p]) for p in profiles.stage(G, n, t)), \
+                f"{subnets}: stage {t} left one of its profiles unchanged (seed {SEED})"
+        seen.update({p: now[p] for p in profiles.stage(G, n, t)})
+        before = now
+
+
+def test_sandwich_plan_draws_within_the_stage():
+    """Each sandwich step: the widest on the labels; the narrowest and distinct random members of
+    the stage distilled. Single-path draws one member, and over many steps every member."""
+    from model import profiles
+    from model.train import SANDWICH_EXTRA, subnet_plan
+
+    rng = np.random.default_rng(0)
+    for t in range(1, 5):
+        members = profiles.stage(4, 3, t)
+        plan = subnet_plan("sandwich", 4, 3, t)
+        for _ in range(50):
+            labelled, distilled = plan(rng)
+            assert labelled == [(t,) * 3]
+            assert len(set(distilled)) == len(distilled) == min(len(members) - 1, 1 + SANDWICH_EXTRA)
+            assert set(distilled) <= set(members) - {(t,) * 3}
+            if t > 1:
+                assert distilled[0] == (1, 1, t)
+        single = subnet_plan("single-path", 4, 3, t)
+        drawn = {single(rng)[0][0] for _ in range(400)}
+        assert drawn == set(members)

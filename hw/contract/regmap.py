@@ -21,13 +21,13 @@ Layer descriptors (8 words each, ``DESC_W0`` .. ``DESC_W7``) have their own fiel
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import operator
 import sys
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
+from model.cli import OneLineParser
 
 if TYPE_CHECKING:  # params imports this module lazily to validate a config against the map
     from .params import ArrayConfig
@@ -681,7 +681,7 @@ def markdown(cfg: "ArrayConfig") -> str:
 
 def main(argv=None) -> int:
     from .params import parse_array
-    p = argparse.ArgumentParser(prog="python -m hw.contract.regmap", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m hw.contract.regmap", description=__doc__.splitlines()[0])
     p.add_argument("--markdown", action="store_true", help="print the register tables (Markdown)")
     p.add_argument("--array", default="8x8", help="array geometry RxC (default 8x8)")
     args = p.parse_args(argv)

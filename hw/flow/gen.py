@@ -21,6 +21,7 @@ from model.outputs import Outputs, dir_from_cli
 from ..contract.params import ARRAY_HELP, array_from_cli
 from ..contract.schedule import ARRAY_LATENCY, DECODE_CYCLES, FETCH_CYCLES, REQ_LATENCY, drain_cycles
 from ..gateware.accel import Accelerator
+from model.cli import OneLineParser
 
 
 def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None = None,
@@ -46,7 +47,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.flow.gen", description=__doc__,
+    ap = OneLineParser(prog="python -m hw.flow.gen", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--out", default="build/verilog", help="output folder")

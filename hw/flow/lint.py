@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from model.cli import OneLineParser
 
 __all__ = ["WAIVERS", "verilator_env", "lint", "main"]
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     from .gen import generate
     from ..contract.params import ARRAY_HELP, array_from_cli
 
-    ap = argparse.ArgumentParser(prog="python -m hw.flow.lint", description=__doc__,
+    ap = OneLineParser(prog="python -m hw.flow.lint", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--verilog-dir", default="build/verilog", help="where the Verilog is generated")

@@ -20,7 +20,6 @@ Command line::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.outputs import OutputError, check_file, write_text
+from model.cli import OneLineParser
 
 __all__ = ["Sdf", "parse_sdf", "analyse", "group_name", "strip_packing", "main"]
 
@@ -191,7 +191,7 @@ def analyse(sdf: Sdf, period_ns: float, max_paths: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.flow.sta", description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(prog="python -m hw.flow.sta", description=__doc__.split("\n\n")[0])
     ap.add_argument("sdf", help="an SDF written by nextpnr --sdf")
     ap.add_argument("--period", type=float, default=10.0, help="clock period in ns (default 10)")
     ap.add_argument("--paths", type=int, default=1, help="print the N worst endpoints' paths")

@@ -95,6 +95,7 @@ from .nextpnr import (PACK_CHECK_SHARE, critical_path, endpoint_timing, pnr_log_
 from .tools import ToolError, run_tool, tool_version
 from .wrapper import WRAPPER_TOP, pin_constraints, ports_of, write_wrapper
 from .yosys import fit_check, parse_stat, resources_from_cells, yosys_script
+from model.cli import OneLineParser
 
 DEFAULT_OUT = Path("build/synth")
 DEFAULT_VERILOG = Path("build/verilog")
@@ -459,7 +460,7 @@ def main(argv=None) -> int:
 
     from ..contract.params import ARRAY_HELP, array_from_cli
 
-    ap = argparse.ArgumentParser(prog="python -m hw.flow.synth", description=__doc__,
+    ap = OneLineParser(prog="python -m hw.flow.synth", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
