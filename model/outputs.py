@@ -93,6 +93,11 @@ class Outputs:
     def text(self, path, text: str) -> None:
         self.add(path, lambda tmp: tmp.write_text(text))
 
+    def files(self, folder, contents: dict[str, bytes]) -> None:
+        """Each ``{name: bytes}`` as ``folder/name`` (e.g. a run's rendered plots)."""
+        for name, data in contents.items():
+            self.add(Path(folder) / name, lambda tmp, data=data: tmp.write_bytes(data))
+
     def commit(self) -> list[Path]:
         made, temps = [], []
         try:

@@ -8,10 +8,9 @@ that cost, and better in one of the two.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-from pathlib import Path
+
+from . import report as rep
+from .report import png_bytes, table_csv
 
 COSTS = {"cycles": "cycles", "energy": "energy_pj"}  # front name -> cost field
 
@@ -80,28 +79,14 @@ def table_text(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def json_text(doc: dict) -> str:
-    return json.dumps(doc, indent=2)
-
-
 def csv_text(doc: dict) -> str:
-    f = io.StringIO(newline="")
-    fields = [k for k in doc["profiles"][0] if k != "groups"]
-    wr = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-    wr.writeheader()
-    wr.writerows(doc["profiles"])
-    return f.getvalue()
+    """One row per profile (its ``groups`` list is the ``profile`` column)."""
+    return table_csv([{k: v for k, v in r.items() if k != "groups"} for r in doc["profiles"]])
 
 
 def add_outputs(out, doc: dict, json_path=None, csv_path=None, plot_dir=None) -> None:
     """--json, --csv and --plot of a --pareto run, as parts of one ``Outputs``."""
-    if json_path:
-        out.text(json_path, json_text(doc))
-    if csv_path:
-        out.text(csv_path, csv_text(doc))
-    if plot_dir:
-        for name, png in plot_pngs(doc).items():
-            out.add(Path(plot_dir) / name, lambda tmp, png=png: tmp.write_bytes(png))
+    rep.add_outputs(out, doc, json_path, csv_path, plot_dir, csv_of=csv_text, pngs_of=plot_pngs)
 
 
 def plot_pngs(doc: dict) -> dict[str, bytes]:
@@ -132,8 +117,5 @@ def plot_pngs(doc: dict) -> dict[str, bytes]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, dpi=120, format="png")
-        plt.close(fig)
-        pngs[f"pareto_{name}.png"] = buf.getvalue()
+        pngs[f"pareto_{name}.png"] = png_bytes(fig)
     return pngs

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 from model.outputs import Outputs
 
@@ -130,7 +129,11 @@ def csv_rows(report: dict) -> list[dict]:
 
 
 def csv_text(report: dict) -> str:
-    rows = csv_rows(report)
+    return table_csv(csv_rows(report))
+
+
+def table_csv(rows: list[dict]) -> str:
+    """Rows of equal keys as CSV text, one column per key of the first row."""
     f = io.StringIO(newline="")
     wr = csv.DictWriter(f, fieldnames=list(rows[0]))
     wr.writeheader()
@@ -138,15 +141,26 @@ def csv_text(report: dict) -> str:
     return f.getvalue()
 
 
-def add_outputs(out: Outputs, report: dict, json_path=None, csv_path=None, plot_dir=None) -> None:
-    """The report's files, as parts of one ``Outputs`` (written together or not at all)."""
+def add_outputs(out: Outputs, report: dict, json_path=None, csv_path=None, plot_dir=None,
+                csv_of=None, pngs_of=None) -> None:
+    """A host run's --json, --csv and --plot files, as parts of one ``Outputs`` (written together
+    or not at all). ``csv_of`` / ``pngs_of`` render another kind of document (default: the
+    per-configuration report's)."""
     if json_path:
         out.text(json_path, json_text(report))
     if csv_path:
-        out.text(csv_path, csv_text(report))
+        out.text(csv_path, (csv_of or csv_text)(report))
     if plot_dir:
-        for name, png in plot_pngs(report).items():
-            out.add(Path(plot_dir) / name, lambda tmp, png=png: tmp.write_bytes(png))
+        out.files(plot_dir, (pngs_of or plot_pngs)(report))
+
+
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (and closed)."""
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=120, format="png")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def plot_pngs(report: dict) -> dict[str, bytes]:
@@ -159,10 +173,7 @@ def plot_pngs(report: dict) -> dict[str, bytes]:
     pngs = {}
 
     def save(fig, fname):
-        buf = io.BytesIO()
-        fig.savefig(buf, dpi=120, format="png")
-        plt.close(fig)
-        pngs[fname] = buf.getvalue()
+        pngs[fname] = png_bytes(fig)
     for key, label, fname in (("energy_total_pj", "energy per image (nJ)", "accuracy_vs_energy.png"),
                               ("latency_us", "latency per image (us)", "accuracy_vs_latency.png")):
         fig, ax = plt.subplots(figsize=(5, 4))
