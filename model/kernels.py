@@ -1,4 +1,5 @@
-"""Pinned CPU kernels: the float computation of training, the same on every x86-64 machine.
+"""Pinned CPU kernels: the float computation of training, meant to give the same bits on any
+x86-64 machine.
 
 PyTorch picks its CPU kernels by the processor: ATen's vectorised loops by instruction set (AVX2,
 AVX-512), oneDNN's convolutions by instruction set and cache sizes, MKL's GEMM by processor, and
