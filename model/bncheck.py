@@ -20,6 +20,7 @@ from .data import DatasetError, load_split, train_val_split
 from .net import image_to_float
 from .outputs import OutputError, check_file, write_text
 from .quantize import INPUT_SHIFT
+from .train import float_accuracy, load_float
 
 
 @torch.no_grad()
@@ -35,7 +36,6 @@ def reestimated(net, groups, images: np.ndarray):
 
 
 def main(argv=None) -> int:
-    from .train import float_accuracy, load_float
     ap = OneLineParser(prog="python -m model.bncheck", description=__doc__.split("\n\n")[0])
     ap.add_argument("--float", required=True, help="float.npz written by python -m model.train")
     ap.add_argument("--images", type=int, default=2000, help="training images to re-estimate statistics on")

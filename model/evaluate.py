@@ -46,7 +46,7 @@ def evaluate(export, split, configs) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = OneLineParser(prog="python -m model.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--export", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
     ap.add_argument("--width", action="append", default=[], help="uniform width(s), e.g. 0.25 or 0.25,1")
     ap.add_argument("--groups", action="append", default=[], help="per-layer active groups, e.g. 1,2,4")

@@ -317,7 +317,7 @@ def _why_different(args) -> str:
 
 def parser() -> OneLineParser:
     ap = OneLineParser(prog="python -m model.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scheme", choices=SCHEMES, default="incremental")
     ap.add_argument("--subnets", choices=SUBNETS, default=None,
                     help=f"incremental: what each stage trains (model.train.subnet_plan; default {SUBNETS_DEFAULT})")

@@ -84,7 +84,7 @@ def run_backend(backend, acfg, program, configs, images, classes, waves=False):
 
 def main(argv=None) -> int:
     ap = OneLineParser(prog="python sw/host.py", description=__doc__.split("\n\n")[0],
-                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", action="append", default=[], help="uniform width(s): 0.25 or 0.25,0.5,0.75,1")
     ap.add_argument("--sweep", action="store_true", help="every uniform width 1/G..1 (the default)")
     ap.add_argument("--layer-groups", action="append", default=[], metavar="G1,G2,..",
@@ -172,9 +172,9 @@ def run(args) -> int:
     report["seconds"] = round(time.time() - t0, 1)
     out = Outputs()
     if args.pareto:
-        val = recorded or {c.name: (golden.accuracy(export, val_split.images, val_split.labels, groups=c.groups),)
-                           for c in configs}
-        doc = pareto.document(report, {c.name: (val[c.name][0], accuracy[c.name][0]) for c in configs},
+        val = {c.name: recorded[c.name][0] if recorded else
+               golden.accuracy(export, val_split.images, val_split.labels, groups=c.groups) for c in configs}
+        doc = pareto.document(report, {c.name: (val[c.name], accuracy[c.name][0]) for c in configs},
                               "export metadata (golden model, recorded by model.train)" if recorded else
                               f"golden model on {len(val_split)} validation / {len(eval_split)} test images")
         print(pareto.table_text(doc))
@@ -206,7 +206,8 @@ def _validation_split(export, args):
     v = export.meta.get("validation")
     if not v:
         raise UsageError("this export records neither every profile's accuracy nor its validation split "
-                         "(`validation` in its metadata), which --pareto needs; retrain it with `python -m model.train`")
+                         "(`validation` in its metadata), which --pareto needs; retrain it with "
+                         "`python -m model.train`")
     full = load_split("train", args.data_dir)
     check_images(full, export.meta["input"]["channels"], export.meta["input"]["size"],
                  "the network's input (its export)")

@@ -55,26 +55,35 @@ def collect(export, test) -> dict:
     image = test.images[:1]
     accuracy = {c.name: (golden.accuracy(export, test.images, test.labels, groups=c.groups), len(test))
                 for c in runs}
-    logits = logits_of(export, runs, image)
     classes = export.heads[export.groups].out_channels
-    reports, fronts = {}, {}
     n, G = len(export.convs), export.groups
     every = [RunConfig(groups=p, uniform=p[0] if len(set(p)) == 1 else None) for p in profiles.useful(G, n)]
     recorded = export.meta.get("accuracy", {})
-    have = all(profiles.key(c.groups) in recorded for c in every)
+    if not all(profiles.key(c.groups) in recorded for c in every):
+        every = []  # no per-profile accuracy: no front
+    # every useful profile's accuracy as model.train recorded it (golden model): (validation, test)
+    acc = {c.name: (recorded[profiles.key(c.groups)]["int8_val"], recorded[profiles.key(c.groups)]["int8_test"])
+           for c in every}
+    measured = list(dict.fromkeys(runs + every))  # one measurement session per array serves both
+    logits = logits_of(export, measured, image)
+    reports, fronts = {}, {}
     for text in ARRAYS:
         acfg = array_config(text)
         program = build_program(export, acfg)
-        session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, runs, image, classes))
-        reports[text] = rep.build(session, program, export, acfg, OPPS["nominal"], logits, accuracy, "model")
-        if have:  # every useful profile, its accuracy as model.train recorded it (golden model)
-            acc = {c.name: (recorded[profiles.key(c.groups)]["int8_val"], recorded[profiles.key(c.groups)]["int8_test"])
-                   for c in every}
-            session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, every, image, classes))
-            full = rep.build(session, program, export, acfg, OPPS["nominal"], logits_of(export, every, image),
+        session = asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, measured, image, classes))
+        reports[text] = rep.build(_only(session, runs), program, export, acfg, OPPS["nominal"], logits, accuracy,
+                                  "model")
+        if every:
+            full = rep.build(_only(session, every), program, export, acfg, OPPS["nominal"], logits,
                              {k: (v[1], 0) for k, v in acc.items()}, "model")
             fronts[text] = pareto.document(full, acc, "export metadata")
     return dict(meta=export.meta, reports=reports, fronts=fronts)
+
+
+def _only(session: dict, runs) -> dict:
+    """``session`` with just the configurations of ``runs``, in their order."""
+    by_name = {c["name"]: c for c in session["configs"]}
+    return dict(session, configs=[by_name[c.name] for c in runs])
 
 
 def logits_of(export, runs, image) -> dict:

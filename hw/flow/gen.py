@@ -48,7 +48,7 @@ def generate(cfg, out_dir: str | os.PathLike = "build/verilog", name: str | None
 
 def main(argv=None) -> int:
     ap = OneLineParser(prog="python -m hw.flow.gen", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--out", default="build/verilog", help="output folder")
     args = ap.parse_args(argv)

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from ..contract.params import ARRAY_HELP, array_from_cli
 
     ap = OneLineParser(prog="python -m hw.flow.lint", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--verilog-dir", default="build/verilog", help="where the Verilog is generated")
     ap.add_argument("--no-waivers", action="store_true", help="lint without hw/flow/lint_waivers.vlt")

@@ -461,7 +461,7 @@ def main(argv=None) -> int:
     from ..contract.params import ARRAY_HELP, array_from_cli
 
     ap = OneLineParser(prog="python -m hw.flow.synth", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--array", default="8x8", help=ARRAY_HELP)
     ap.add_argument("--device", default="ecp5-45k", choices=sorted(DEVICES), help="FPGA")
     ap.add_argument("--design", default="chanscale", choices=DESIGNS,
