@@ -35,7 +35,7 @@ from cocotb.triggers import ClockCycles, First, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from hw.contract.params import ArrayConfig
-from hw.contract.program import act_words, build_program, image_bytes, pack_params, pack_weights
+from hw.contract.program import act_words, build_program, image_bytes, pack_params, pack_pixels, pack_weights
 from hw.contract.regmap import COUNTERS, ID_VALUE, Error, encode_descriptor, regmap
 from hw.contract.schedule import (BUF_A, BUF_B, DST_LOGITS, KIND_CLASSIFIER, KIND_CONV, SRC_IMAGE, check_layer,
                          out_dims, plan_layer, plan_run)
@@ -454,7 +454,7 @@ async def load_case(tb: TB, case: Case, rng, reload: bool = True) -> tuple[int, 
             cin, H, W = case.x.shape
             entries = rng.integers(-128, 128, size=(H * W, cfg.img_channels)).astype(np.int8)  # unused bytes: noise
             entries[:, :cin] = case.x.transpose(1, 2, 0).reshape(-1, cin)
-            await drv.write_window("IMAGE", entries)
+            await drv.write_window("IMAGE", pack_pixels(entries, cfg.img_pack))
         else:
             await drv.write_window(ACT_WINDOW[d["src"]], act_words(case.x, n), first=d["src_base"])
     lo, noise = 0, np.zeros((0, n), np.int8)

@@ -123,3 +123,37 @@ def test_host_cli_on_verilator_equals_model_backend(sim, tmp_path):
             assert not diff, f"{cr['name']} {rr['layer']}: RTL vs model {diff}"
     assert rtl["one_time_load"] == model["one_time_load"]
     print(f"[host] {sim} 8x8 sweep: {rtl['simulation']}")
+
+
+@simulators("verilator")
+def test_runtime_trace_on_rtl(sim, tmp_path):
+    """``--trace`` on the RTL (4x4): the manager's choices over a short trace that forces a width
+    switch, the width written between frames (no reload); every frame's logits equal the golden
+    model's, every counter the model backend's and the counters the trace was charged, and the
+    bus cycles per transaction measured there equal sw.frames.BUS_CYCLES."""
+    from model import profiles
+    from sw import runtime
+    from sw.energy import OPPS
+    from sw.frames import frame_cost, frame_transactions
+    cfg = array_config(CI_ARRAY)
+    ex = load_export()
+    program = build_program(ex, cfg)
+    test = load_split("test")
+    classes = ex.heads[ex.groups].out_channels
+    acc = ex.meta["accuracy"]
+    useful = profiles.useful(ex.groups, len(ex.convs))
+    val = {g: acc[profiles.key(g)]["int8_val"] for g in useful}
+    tst = {g: acc[profiles.key(g)]["int8_test"] for g in useful}
+    narrow = runtime.profile_counters(program, cfg, [(1, 1, 1)], test.images[0], classes)[(1, 1, 1)]
+    tight = 1.3 * frame_cost(narrow, (1, 1, 1), OPPS["nominal"], cfg, frame_transactions(program, classes)).latency_us() \
+        + 140
+    trace = tmp_path / "t.csv"
+    trace.write_text("deadline_us\n" + "".join(f"{d}\n" for d in (1e6, tight, tight, tight)))
+    doc = runtime.run_trace(ex, program, cfg, str(trace), None, "dvfs", test, val, tst, cache=False)
+    try:
+        v = runtime.verify_on_rtl(doc, sim, ex, program, cfg, test, 4)
+    except SimError as e:
+        pytest.fail(str(e), pytrace=False)
+    assert v["frames"] == 4 and v["width_switches"] >= 1, v
+    assert v["bit_exact"], "\n".join(v["problems"])
+    print(f"[runtime] {sim} {CI_ARRAY}: profiles {v['profiles']}, bus cycles {v['bus_cycles']}, {v['simulation']}")

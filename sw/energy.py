@@ -38,7 +38,7 @@ UNITS = {
 # Buffer word sizes in bytes (docs/design.md), for SRAM energy per access.
 def buffer_bytes(cfg) -> dict:
     n = cfg.rows
-    return {"IMG": cfg.img_channels, "ACTA": n, "ACTB": n, "WGT": n, "PRM": 8 * n, "ACC": 4 * n, "LINE": n,
+    return {"IMG": cfg.img_channels * cfg.img_pack, "ACTA": n, "ACTB": n, "WGT": n, "PRM": 8 * n, "ACC": 4 * n, "LINE": n,
             "LOGIT": 4}
 
 
@@ -50,12 +50,23 @@ class OperatingPoint:
     doc: str
 
 
-# Three DVFS points of a 45 nm-class design; the accelerator's cycle counts do not change.
+# Operating points: a labelled assumption, not a measurement. The DVFS set follows the shape of a
+# published accelerator's range (UNPU, Lee et al., ISSCC 2018, 65 nm: 0.63-1.1 V, 5-200 MHz):
+# frequency falls faster than voltage towards threshold. It is anchored at UNITS' reference point
+# (0.9 V, 100 MHz) and capped at the clock this RTL closes at on the ECP5 (126 MHz at speed grade
+# 8, docs/fpga.md). The FPGA set is what a user of the ECP5 build gets: the core voltage is fixed,
+# only the clock scales (capped at speed grade 6's 100 MHz), so energy per frame falls only by
+# leakage time.
 OPPS = {
-    "low": OperatingPoint("low", 0.70, 50.0, "near-threshold-ish, half speed"),
+    "min": OperatingPoint("min", 0.65, 25.0, "DVFS: deep low power, a quarter of nominal speed"),
+    "low": OperatingPoint("low", 0.75, 50.0, "DVFS: half speed"),
     "nominal": OperatingPoint("nominal", 0.90, 100.0, "the reference point of UNITS"),
-    "turbo": OperatingPoint("turbo", 1.10, 150.0, "overdrive"),
+    "turbo": OperatingPoint("turbo", 1.00, 125.0, "DVFS: overdrive, at the ECP5 speed-grade-8 clock"),
+    "fpga-25": OperatingPoint("fpga-25", V_REF, 25.0, "FPGA: clock scaled, voltage fixed"),
+    "fpga-50": OperatingPoint("fpga-50", V_REF, 50.0, "FPGA: clock scaled, voltage fixed"),
+    "fpga-100": OperatingPoint("fpga-100", V_REF, 100.0, "FPGA: the ECP5 speed-grade-6 clock"),
 }
+OPP_SETS = {"dvfs": ("min", "low", "nominal", "turbo"), "fpga": ("fpga-25", "fpga-50", "fpga-100")}
 
 
 COMPONENTS = ("mac", "pe_registers", "buffers", "offchip", "idle_clock", "leakage")

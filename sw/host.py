@@ -8,6 +8,8 @@ examples:
   python sw/host.py --sweep --backend verilator --images 2   # the same driver on the RTL (cocotb)
   python sw/host.py --width 1 --array 16x16 --clock-mhz 125
   python sw/host.py --pareto --array 16x16 --json build/pareto.json --plot build/pareto   # every profile
+  python sw/host.py --trace step --json build/step.json --csv build/step.csv --plot build/trace   # runtime manager
+  python sw/host.py --trace walk --backend verilator --rtl-frames 100    # its first 100 frames on the RTL
 
 Every figure comes from the device's own performance counters (the model backend predicts them
 exactly; tests compare it with the RTL). Accuracy is the bit-exact golden model's on the
@@ -33,10 +35,10 @@ from model.data import DatasetError, check_images, load_split, train_val_split  
 from model.export import DEFAULT_EXPORT, ExportError, load_export  # noqa: E402
 from model.outputs import OutputError, Outputs, check_dir, check_file  # noqa: E402
 from sim.runner import SimError, missing_simulator  # noqa: E402
-from sw import pareto  # noqa: E402
+from sw import pareto, runtime, traces  # noqa: E402
 from sw import report as rep  # noqa: E402
 from sw.driver import AcceleratorError, Driver  # noqa: E402
-from sw.energy import OPPS, OperatingPoint  # noqa: E402
+from sw.energy import OPP_SETS, OPPS, OperatingPoint  # noqa: E402
 from sw.measure import RunConfig, measure  # noqa: E402
 from sw.model_device import ModelBus  # noqa: E402
 
@@ -91,6 +93,14 @@ def main(argv=None) -> int:
                     help="non-uniform width: active groups per convolution, e.g. 1,2,4 (repeatable)")
     ap.add_argument("--pareto", action="store_true",
                     help="every useful per-layer profile: accuracy (validation, test), cycles, energy, the fronts")
+    ap.add_argument("--trace", default=None, metavar="NAME|FILE.csv",
+                    help="run the runtime manager and its baselines on a budget trace: step, walk, energy or a "
+                         "CSV file (sw/traces.py)")
+    ap.add_argument("--frames", type=int, default=None, help="--trace: frames (default 10,000; a file: all rows)")
+    ap.add_argument("--opps", choices=sorted(OPP_SETS), default="dvfs",
+                    help="--trace: operating points, dvfs (voltage and clock) or fpga (clock only)")
+    ap.add_argument("--rtl-frames", type=int, default=100,
+                    help="--trace with an RTL backend: the manager's first N frames run on the RTL")
     ap.add_argument("--backend", choices=BACKENDS, default="model",
                     help="model (fast, exact counters), or the RTL on verilator / icarus through cocotb")
     ap.add_argument("--checkpoint", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
@@ -118,6 +128,8 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     t0 = time.time()
+    if args.trace is not None:
+        return run_trace(args, t0)
     try:  # everything that can fail on bad input happens before any output is written
         if args.images < 1:
             raise UsageError(f"--images must be >= 1, got {args.images}")
@@ -189,6 +201,73 @@ def run(args) -> int:
         print(f"wrote {p}")
     print(f"done in {report['seconds']} s")
     return 0 if all(c["outputs_match_golden"] for c in report["configs"]) else 1
+
+
+def run_trace(args, t0) -> int:
+    """--trace: the runtime manager against its baselines (sw/runtime.py)."""
+    try:
+        if args.width or args.layer_groups or args.pareto or args.sweep:
+            raise UsageError("--trace chooses the widths itself; leave out --width, --layer-groups, --sweep and --pareto")
+        if args.opp != "nominal" or args.clock_mhz is not None:
+            raise UsageError("--trace chooses the operating point itself; pick the set with --opps, not --opp or "
+                             "--clock-mhz")
+        if args.frames is not None and args.frames < 1:
+            raise UsageError(f"--frames must be >= 1, got {args.frames}")
+        if args.rtl_frames < 1:
+            raise UsageError(f"--rtl-frames must be >= 1, got {args.rtl_frames}")
+        outputs = [check_file(args.json, "--json") if args.json else None,
+                   check_file(args.csv, "--csv") if args.csv else None,
+                   check_dir(args.plot, "--plot") if args.plot else None]
+        if args.trace not in traces.SHIPPED:
+            traces.resolve(args.trace, args.frames, 1.0, 1.0)  # a file's errors, before any work
+        export = load_export(args.checkpoint)
+        acfg = parse_array(args.array)
+        try:
+            program = build_program(export, acfg)
+        except ValueError as e:
+            raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
+        useful = profiles.useful(export.groups, len(export.convs))
+        recorded = _recorded_accuracy(export, [runtime.run_config(g) for g in useful])
+        if recorded is None:
+            raise UsageError("--trace needs every profile's validation accuracy in the export's metadata "
+                             "(`accuracy`); retrain it with `python -m model.train`")
+        test = load_split("test", args.data_dir)
+        check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
+                     "the network's input (its export)")
+        if args.backend != "model":
+            why = missing_simulator(args.backend)
+            if why:
+                raise UsageError(why)
+    except (UsageError, traces.TraceError, ExportError, DatasetError, OutputError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    val = {g: recorded[runtime.run_config(g).name][0] for g in useful}
+    tst = {g: recorded[runtime.run_config(g).name][1] for g in useful}
+    doc = runtime.run_trace(export, program, acfg, args.trace, args.frames, args.opps, test, val, tst,
+                            progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
+    ok = True
+    if args.backend != "model":
+        try:
+            doc["rtl"] = runtime.verify_on_rtl(doc, args.backend, export, program, acfg, test,
+                                               min(args.rtl_frames, doc["trace"]["frames"]), waves=args.waves)
+        except (AcceleratorError, SimError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        ok = doc["rtl"]["bit_exact"]
+    doc["seconds"] = round(time.time() - t0, 1)
+    print(runtime.table_text(doc))
+    if "rtl" in doc:
+        v = doc["rtl"]
+        print(f"RTL ({v['backend']}): the manager's first {v['frames']} frames, {v['width_switches']} width "
+              f"switches, profiles {' '.join(v['profiles'])}: "
+              + ("every frame's logits equal the golden model's and every counter the model backend's"
+                 if ok else f"{len(v['problems'])} MISMATCHES, first: {v['problems'][0]}"))
+    out = Outputs()
+    runtime.add_outputs(out, doc, *outputs)
+    for p in out.commit():
+        print(f"wrote {p}")
+    print(f"done in {doc['seconds']} s")
+    return 0 if ok else 1
 
 
 def _recorded_accuracy(export, configs) -> dict | None:

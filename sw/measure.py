@@ -77,3 +77,41 @@ def to_jsonable(x):
     if isinstance(x, np.integer):
         return int(x)
     return x
+
+
+async def configure(drv, program, cfg: RunConfig) -> None:
+    """Switch the width: one WIDTH write for a uniform width, WIDTH = 0 and one CHAN write per
+    descriptor for a per-layer profile (``sw.frames.switch_writes`` counts them)."""
+    if cfg.uniform:
+        await drv.set_width(cfg.uniform)
+    else:
+        await drv.set_groups(program, cfg.groups)
+
+
+async def frame(drv, program, image, classes: int, max_polls: int = 100_000) -> dict:
+    """One frame of a runtime, the protocol ``sw.frames`` charges: clear the counters, load the
+    image, start the whole network, wait for DONE, read the logits and every counter."""
+    await drv.clear_counters()
+    await drv.load_image(image_bytes(program, image))
+    await drv.run(0, program.num_layers, max_polls)
+    logits = (await drv.read_logits(classes)).tolist()
+    return dict(counters=await drv.read_counters(), logits=logits)
+
+
+async def measure_frames(drv, program, frames, classes: int, progress=None, max_polls: int = 100_000) -> dict:
+    """A runtime's frames on one loaded program: ``frames`` is a list of (RunConfig, image); the
+    width is written only when it changes (no reload). Returns ``{"load": counters, "frames":
+    [{"counters", "logits", "switched"}]}``."""
+    await drv.clear_counters()
+    await drv.load_program(program)
+    out = {"load": await drv.read_counters(), "frames": []}
+    current = None
+    for cfg, img in frames:
+        switched = cfg != current
+        if switched:
+            await configure(drv, program, cfg)
+            current = cfg
+        out["frames"].append(dict(await frame(drv, program, img, classes, max_polls), switched=switched))
+        if progress:
+            progress(cfg.name)
+    return out

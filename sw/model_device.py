@@ -150,7 +150,7 @@ class ModelBus:
         bias = prm[:, :, 0:4].copy().view("<i4")[..., 0].astype(np.int64)
         M = prm[:, :, 4:6].copy().view("<u2")[..., 0].astype(np.int64)
         S = prm[:, :, 6].astype(np.int64)
-        img = self.mem["IMAGE"].view(np.int8)
+        img = self.mem["IMAGE"].view(np.int8).reshape(-1, cfg.img_channels)  # one pixel per row
         src = None if d["src"] == SRC_IMAGE else self.mem[{BUF_A: "ACT_A", BUF_B: "ACT_B"}[d["src"]]].view(np.int8)
         acc = np.zeros((cfg.acc_depth, n), np.int64)
         cin = d["cin"]

@@ -2,7 +2,8 @@
 the exact model backend and the golden model and writes
 
 * ``docs/results.md``: accuracy per width, per-layer cycles / utilisation / energy per width on
-  the 8x8 array, network totals on every array size, the dynamic range;
+  the 8x8 array, network totals on every array size, the dynamic range, the runtime manager
+  and its baselines on the shipped traces;
 * ``docs/registers.md``: the register map (``hw.contract.regmap``);
 * the README's result blocks (between ``<!-- results:NAME:begin -->`` and ``... :end -->``);
 * ``docs/plots/*.png``.
@@ -25,7 +26,7 @@ from model.data import DatasetError, load_split
 from model.export import DEFAULT_EXPORT, ExportError, load_export
 from model.outputs import Outputs
 from sim.runner import array_config
-from sw import pareto
+from sw import pareto, traces
 from sw import report as rep
 from sw.driver import Driver
 from sw.energy import OPPS, V_REF, units_table
@@ -77,7 +78,22 @@ def collect(export, test) -> dict:
             full = rep.build(_only(session, every), program, export, acfg, OPPS["nominal"], logits,
                              {k: (v[1], 0) for k, v in acc.items()}, "model")
             fronts[text] = pareto.document(full, acc, "export metadata")
-    return dict(meta=export.meta, reports=reports, fronts=fronts)
+    return dict(meta=export.meta, reports=reports, fronts=fronts, runtime=runtime_docs(export, test, every))
+
+
+def runtime_docs(export, test, every) -> dict:
+    """The runtime manager and its baselines on every shipped trace (the main array, DVFS
+    points), and on the step trace with the FPGA's clock-only points."""
+    if not every:
+        return {}
+    from sw import runtime
+    acfg = array_config(MAIN_ARRAY)
+    program = build_program(export, acfg)
+    rec = export.meta["accuracy"]
+    val = {c.groups: rec[profiles.key(c.groups)]["int8_val"] for c in every}
+    tst = {c.groups: rec[profiles.key(c.groups)]["int8_test"] for c in every}
+    runs = [(t, "dvfs") for t in traces.SHIPPED] + [("step", "fpga")]
+    return {f"{t} {o}": runtime.run_trace(export, program, acfg, t, None, o, test, val, tst) for t, o in runs}
 
 
 def _only(session: dict, runs) -> dict:
@@ -182,8 +198,55 @@ def versus_table(data) -> str:
     return "\n".join(out) + "\n"
 
 
+def runtime_table(data) -> str:
+    """Every policy on every shipped trace."""
+    if not data["runtime"]:
+        return "(the export records no per-profile accuracy)\n"
+    out = ["| trace | points | policy | deadline misses | accuracy | energy (mJ) | vs full-max | mean / worst latency (µs) "
+           "| switches (width, point) |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key, doc in data["runtime"].items():
+        t, o = key.split()
+        rows = {r["policy"]: r for r in doc["policies"]}
+        ref = rows["full-max"]["energy_uj"]
+        for r in doc["policies"]:
+            b = "**" if r["policy"] == "manager" else ""
+            out.append(f"| {t} | {o} | {b}{r['policy']}{b} | {r['deadline_misses_pct']:.2f} % | "
+                       f"{b}{100 * r['accuracy']:.2f} %{b} | {r['energy_uj'] / 1e3:,.1f} | "
+                       f"{100 * (r['energy_uj'] / ref - 1):+.1f} % | {r['mean_latency_us']:,.0f} / "
+                       f"{r['worst_latency_us']:,.0f} | {r['switches']} ({r['width_switches']}, {r['opp_switches']}) |")
+    return "\n".join(out) + "\n"
+
+
+def manager_table(data) -> str:
+    """The manager against full width at the fastest point and the oracle, per shipped trace."""
+    if not data["runtime"]:
+        return "(the export records no per-profile accuracy)\n"
+    out = ["| trace (DVFS points) | manager: misses | accuracy | energy vs full-max | full-max: misses | accuracy "
+           "| oracle: misses | accuracy |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key, doc in data["runtime"].items():
+        t, o = key.split()
+        if o != "dvfs":
+            continue
+        r = {x["policy"]: x for x in doc["policies"]}
+        m, f, q = r["manager"], r["full-max"], r["oracle"]
+        out.append(f"| {t} | {m['deadline_misses_pct']:.2f} % | {100 * m['accuracy']:.2f} % | "
+                   f"{100 * (m['energy_uj'] / f['energy_uj'] - 1):+.1f} % | {f['deadline_misses_pct']:.2f} % | "
+                   f"{100 * f['accuracy']:.2f} % | {q['deadline_misses_pct']:.2f} % | {100 * q['accuracy']:.2f} % |")
+    return "\n".join(out) + "\n"
+
+
+def dynrange_text(data) -> str:
+    if not data["runtime"]:
+        return "(the export records no per-profile accuracy)\n"
+    d = data["runtime"]["step dvfs"]["dynamic_range"]
+    return "".join(f"- {name} points: latency x{r['latency_x']} ({r['latency_min_us']:,}-{r['latency_max_us']:,} µs), "
+                   f"energy x{r['energy_x']} ({r['energy_min_nj']:,}-{r['energy_max_nj']:,} nJ)\n"
+                   for name, r in d.items())
+
+
 BLOCKS = {"accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
-          "range": range_text, "pareto": pareto_table, "versus": versus_table}
+          "range": range_text, "pareto": pareto_table, "versus": versus_table, "runtime": runtime_table,
+          "manager": manager_table, "dynrange": dynrange_text}
 
 
 def _blocks(text: str, where: str) -> list[tuple[int, int, str]]:
@@ -277,6 +340,24 @@ profile fills a small array better than a large one):
 
 Plots: [accuracy vs cycles](plots/pareto_cycles.png), [accuracy vs energy](plots/pareto_energy.png).
 
+## The runtime manager on budget traces
+
+`python sw/host.py --trace NAME` (sw/runtime.py, docs/runtime.md): 10,000 frames, frame i is test
+image i and counts as correct when the golden model's prediction at the chosen profile is right.
+The library: uniform widths and the profiles on the {MAIN_ARRAY} array's fronts, at every
+operating point of the set. Latency includes the bus transfer (four pixels per write); energy
+includes it and every switch. Policies: `manager` (closed loop, sees only past latencies),
+`full-max` (full width, fastest point), `dvfs` (full width, points chosen), `uniform-dvfs`,
+`profiles` (nominal point only), `oracle` (knows the trace). "vs full-max": energy against it.
+
+{blocks['runtime']}
+
+Dynamic range over every (useful profile, operating point) pair on the {MAIN_ARRAY} array (Xun et
+al. 2019 report 10.6x energy and 41.6x time with DVFS and task mapping on a big.LITTLE SoC):
+
+{blocks['dynrange']}
+Plots: {", ".join(f"[{k}](plots/trace_{k.split()[0]}{'' if k.endswith('dvfs') else '_fpga'}.png)" for k in data['runtime'])}.
+
 ## Energy model (`sw/energy.py`, the only place energies live)
 
 Energy = sum over events of count x unit energy, the counts being the performance counters.
@@ -341,6 +422,11 @@ def main(argv=None) -> int:
         rep.add_outputs(out, data["reports"][MAIN_ARRAY], plot_dir=DOCS / "plots")
         if data["fronts"]:
             pareto.add_outputs(out, data["fronts"][MAIN_ARRAY], plot_dir=DOCS / "plots")
+        from sw import runtime
+        for key, doc in data["runtime"].items():
+            for name, png in runtime.plot_pngs(doc).items():
+                suffix = "" if key.endswith("dvfs") else "_fpga"
+                out.files(DOCS / "plots", {name.replace(".png", f"{suffix}.png"): png})
     for p in out.commit():
         print(f"wrote {p.relative_to(REPO)}")
     return 0

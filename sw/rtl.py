@@ -53,12 +53,13 @@ def load_request(folder: Path) -> dict:
     return dict(program=load_program(folder / "program.npz"),
                 configs=[RunConfig(groups=tuple(c["groups"]), uniform=c["uniform"]) for c in req["configs"]],
                 images=np.load(folder / "images.npy", allow_pickle=False), classes=req["classes"],
-                max_polls=req["max_polls"], timeout_ms=req["timeout_ms"])
+                max_polls=req["max_polls"], timeout_ms=req["timeout_ms"], frames=req.get("frames"))
 
 
-def bounds(program: Program, configs, images) -> tuple[int, int]:
+def bounds(program: Program, configs, images, frames: int = 0) -> tuple[int, int]:
     """(most STATUS polls of one wait, simulated-time limit in ms): generous multiples of the
-    schedule's cycle counts and of the bus words, so they catch hangs, not slowness."""
+    schedule's cycle counts and of the bus words, so they catch hangs, not slowness (``frames``:
+    a runtime's frames, each at the longest configuration, on top of one image per config)."""
     cfg = program.cfg
     longest, total = 1, 0
     for c in configs:
@@ -66,8 +67,10 @@ def bounds(program: Program, configs, images) -> tuple[int, int]:
         cycles = plan_run(program.descs, chan, cfg, 0, program.num_layers, c.uniform or 0).counters.get("BUSY_CYCLES", 0)
         longest = max(longest, cycles)
         total += cycles * (len(images) + 1)
+    total += longest * frames
     words = (program.weights.size + 2 * program.bias.size) // 4 + DESC_WORDS * len(program.descs) \
-        + len(configs) * (len(images) * (images[0].size // 4 + 200) + 200 * program.num_layers)
+        + len(configs) * (len(images) * (images[0].size // 4 + 200) + 200 * program.num_layers) \
+        + frames * (images[0].size + 200)
     sim_cycles = 3 * total + 100 * words + 1_000_000
     return longest + 10_000, math.ceil(sim_cycles * runner.CLK_NS / 1e6)
 
@@ -76,12 +79,14 @@ def bounds(program: Program, configs, images) -> tuple[int, int]:
 
 
 def run_rtl(backend: str, acfg, program: Program, configs, images, classes: int, waves: bool = False,
-            progress: bool = True) -> dict:
-    """``measure(...)`` on the RTL of ``acfg`` in simulator ``backend`` (verilator or icarus).
+            progress: bool = True, frames: list | None = None) -> dict:
+    """``measure(...)`` on the RTL of ``acfg`` in simulator ``backend`` (verilator or icarus), or
+    with ``frames`` (a list of (config index, image index)) ``measure_frames`` over those frames.
 
-    Returns the session dict of ``sw.measure.measure`` plus ``session["sim"]``: the simulator,
-    its wall time and the simulated cycles. Raises ``AcceleratorError`` for an error the device
-    reported and ``sim.runner.SimError`` when a build or the simulation itself failed."""
+    Returns the session dict of ``sw.measure.measure`` (``measure_frames``) plus
+    ``session["sim"]``: the simulator, its wall time, the simulated cycles and the bus cycles per
+    transaction measured there. Raises ``AcceleratorError`` for an error the device reported and
+    ``sim.runner.SimError`` when a build or the simulation itself failed."""
     say = (lambda m: print(f"[{backend}] {m}", file=sys.stderr, flush=True)) if progress else None
     b = runner.build_rtl(backend, acfg, waves, log=say)
     if b.built_now and say:
@@ -92,10 +97,11 @@ def run_rtl(backend: str, acfg, program: Program, configs, images, classes: int,
         (folder / name).unlink(missing_ok=True)
     save_program(program, folder / "program.npz")
     np.save(folder / "images.npy", np.ascontiguousarray(np.asarray(images, np.uint8)), allow_pickle=False)
-    max_polls, timeout_ms = bounds(program, configs, images)
+    max_polls, timeout_ms = bounds(program, configs, images, len(frames or ()))
     (folder / "request.json").write_text(json.dumps(dict(
         configs=[dict(groups=list(c.groups), uniform=c.uniform) for c in configs], classes=classes,
-        max_polls=max_polls, timeout_ms=timeout_ms), indent=1))
+        max_polls=max_polls, timeout_ms=timeout_ms, frames=frames and [list(map(int, f)) for f in frames]),
+        indent=1))
     outcome: dict = {}
 
     def simulate():
@@ -112,7 +118,7 @@ def run_rtl(backend: str, acfg, program: Program, configs, images, classes: int,
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=steps(configs, images, program), desc=f"{backend} {b.label}", unit="run",
+        bar = tqdm(total=len(frames) if frames else steps(configs, images, program), desc=f"{backend} {b.label}", unit="run",
                    file=sys.stderr, leave=False)
     while worker.is_alive():
         worker.join(0.5)

@@ -89,6 +89,11 @@ def inputs(tmp_path):
     _resigned(d / "classifier.npz", _classifier_kernel)
     for f in (_accuracy_key, _accuracy_value, _m_zero, _s_48, _float_weights, _version_1):
         _resigned(d / f"{f.__name__[1:]}.npz", f)
+    for name, text in (("no_deadline", "share\n1\n"), ("negative", "deadline_us\n100\n-5\n"),
+                       ("text", "deadline_us\nabc\n"), ("empty", ""), ("header_only", "deadline_us\n"),
+                       ("share2", "deadline_us,share\n100,2\n"), ("extra", "deadline_us,budget\n100,1\n"),
+                       ("floor", "deadline_us,accuracy_floor\n100,91\n"), ("one", "deadline_us\n100\n")):
+        (d / f"{name}.csv").write_text(text)
     (tmp_path / "out").mkdir()
     return d
 
@@ -139,6 +144,23 @@ CASES = [
     ("host: S = 48", "host", ["--checkpoint", "{in}/s_48.npz"], 2, "conv3.S outside"),
     ("host: float weights", "host", ["--checkpoint", "{in}/float_weights.npz"], 2, "dtype float32"),
     ("host: format version 1", "host", ["--checkpoint", "{in}/version_1.npz"], 2, "v1, expected"),
+    ("host: --trace file missing", "host", ["--trace", "{in}/none.csv"], 2, "does not exist"),
+    ("host: --trace unknown name", "host", ["--trace", "stepp"], 2, "one of step, walk, energy"),
+    ("host: --trace no deadline_us", "host", ["--trace", "{in}/no_deadline.csv"], 2, "no deadline_us column"),
+    ("host: --trace negative deadline", "host", ["--trace", "{in}/negative.csv"], 2, "line 3: deadline_us must be"),
+    ("host: --trace not a number", "host", ["--trace", "{in}/text.csv"], 2, "must be a number"),
+    ("host: --trace empty file", "host", ["--trace", "{in}/empty.csv"], 2, "has no frames"),
+    ("host: --trace header only", "host", ["--trace", "{in}/header_only.csv"], 2, "has no frames"),
+    ("host: --trace share 2", "host", ["--trace", "{in}/share2.csv"], 2, "share must be in (0, 1]"),
+    ("host: --trace unknown column", "host", ["--trace", "{in}/extra.csv"], 2, "unknown column 'budget'"),
+    ("host: --trace floor in percent", "host", ["--trace", "{in}/floor.csv"], 2, "accuracy_floor must be in [0, 1]"),
+    ("host: --trace --frames 0", "host", ["--trace", "step", "--frames", "0"], 2, "--frames"),
+    ("host: --trace --frames past the file", "host", ["--trace", "{in}/one.csv", "--frames", "5"], 2,
+     "has 1 frames"),
+    ("host: --trace with --width", "host", ["--trace", "step", "--width", "1"], 2, "leave out --width"),
+    ("host: --trace with --opp", "host", ["--trace", "step", "--opp", "low"], 2, "--opps"),
+    ("host: --trace unknown --opps", "host", ["--trace", "step", "--opps", "asic"], 2, "invalid choice"),
+    ("host: --trace --json under a file", "host", ["--trace", "step", "--json", "{in}/file/t.json"], 2, "is a file"),
     ("evaluate: profile too short", "evaluate", ["--groups", "1,2"], 2, "3 entries"),
     ("evaluate: width 0.3", "evaluate", ["--width", "0.3"], 2, "0.3"),
     ("evaluate: --images -1", "evaluate", ["--images", "-1"], 2, "--images"),

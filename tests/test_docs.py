@@ -36,6 +36,16 @@ def test_headline_numbers_come_from_the_measurement(data):
         assert f"{100 * c['int8_accuracy']:.2f} %" in readme, c["name"]
 
 
+def test_manager_numbers_come_from_the_run(data):
+    # The README's runtime table holds each trace's manager accuracy and misses as measured.
+    readme = (REPO / "README.md").read_text()
+    for key, doc in data["runtime"].items():
+        if key.endswith("dvfs"):
+            m = next(r for r in doc["policies"] if r["policy"] == "manager")
+            row = next(ln for ln in readme.splitlines() if ln.startswith(f"| {key.split()[0]} |"))
+            assert f"{100 * m['accuracy']:.2f} %" in row and f"{m['deadline_misses_pct']:.2f} %" in row, row
+
+
 def test_bad_markers_are_refused():
     with pytest.raises(ValueError, match="no <!-- results:totals:end -->"):
         results._blocks("<!-- results:totals:begin -->\n", "x")

@@ -153,7 +153,7 @@ def test_offsets_follow_the_declared_rules(array):
         assert m.offset(f"{name}_HI") == 0x104 + 8 * k
     n = cfg.n
     wins = {"LOGITS": (0x0_8000, 4, cfg.max_classes, "ro"), "PARAMS": (0x1_0000, 8 * n, cfg.prm_depth, "rw"),
-            "IMAGE": (0x2_0000, cfg.img_channels, cfg.img_depth, "rw"),
+            "IMAGE": (0x2_0000, cfg.img_channels * cfg.img_pack, -(-cfg.img_depth // cfg.img_pack), "rw"),
             "ACT_A": (0x4_0000, n, cfg.act_depth, "rw"), "ACT_B": (0x6_0000, n, cfg.act_depth, "rw"),
             "WEIGHTS": (0x8_0000, n, cfg.wgt_depth, "rw")}
     assert [w.name for w in m.windows] == list(wins)

@@ -42,8 +42,8 @@ class ArrayConfig:
 
     rows: int = 8  # array rows N: input channels (or image taps) reduced per chunk; 2..16
     cols: int = 8  # array columns: output channels per o-tile; must equal rows
-    img_channels: int = 1  # image channels, bytes per image word; 1..rows
-    img_depth: int = 1024  # image buffer words (one pixel each): 28x28 = 784 fits
+    img_channels: int = 1  # image channels, bytes per pixel; 1..rows
+    img_depth: int = 1024  # image buffer pixels: 28x28 = 784 fits
     act_depth: int = 1024  # words (N channels of one pixel) in each of act A and act B
     acc_depth: int = 256  # accumulator words (N int32 each): pixels in one pixel block
     wgt_depth: int = 8192  # weight words (one N-byte array row each)
@@ -81,6 +81,17 @@ class ArrayConfig:
     def n(self) -> int:
         """Array size N (rows == cols)."""
         return self.rows
+
+    @property
+    def img_pack(self) -> int:
+        """Image pixels per IMAGE word: as many as fit in one 32-bit bus write (4 of one channel,
+        2 of two), else 1. A power of two, so a pixel's word and lane are bit fields."""
+        return max(1, 4 // self.img_channels)
+
+    @property
+    def img_words(self) -> int:
+        """IMAGE words (entries of the image memory): img_depth pixels, img_pack per word."""
+        return -(-self.img_depth // self.img_pack)
 
     @property
     def addr_bits(self) -> int:

@@ -138,9 +138,18 @@ def build_program(export, cfg) -> Program:
 
 
 def image_bytes(program: Program, image: np.ndarray) -> np.ndarray:
-    """int8 image memory contents for one uint8 image (C, H, W): entry y*W + x, byte c."""
+    """IMAGE window entries (int8 (entries, img_pack * C)) for one uint8 image (C, H, W): pixel
+    p = y*W + x in entry p // img_pack, channel c at byte (p % img_pack) * C + c."""
     x = (image.astype(np.uint8) >> program.input_shift).astype(np.int8)
-    return np.ascontiguousarray(x.transpose(1, 2, 0).reshape(-1, x.shape[0]))
+    return pack_pixels(x.transpose(1, 2, 0).reshape(-1, x.shape[0]), program.cfg.img_pack)
+
+
+def pack_pixels(pixels: np.ndarray, pack: int) -> np.ndarray:
+    """(pixels, C) rows -> (ceil(pixels / pack), pack * C) IMAGE entries, the last padded with 0."""
+    n, c = pixels.shape
+    out = np.zeros((-(-n // pack) * pack, c), pixels.dtype)
+    out[:n] = pixels
+    return np.ascontiguousarray(out.reshape(-1, pack * c))
 
 
 def act_words(act: np.ndarray, n: int) -> np.ndarray:

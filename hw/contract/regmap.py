@@ -569,7 +569,7 @@ def regmap(cfg: "ArrayConfig") -> RegMap:
         Register("DEPTH_PRM", 0x014, one("DEPTH_PRM", "ro", reset=cfg.prm_depth),
                  "parameter entries"),
         Register("DEPTH_IMG", 0x018, one("DEPTH_IMG", "ro", reset=cfg.img_depth),
-                 "image buffer words"),
+                 "image buffer pixels"),
         Register("LIMITS", 0x01C, (
             ro("LINE_DEPTH", 0, 16, cfg.line_depth, "pool line buffer words"),
             ro("MAX_CLASSES", 16, 8, cfg.max_classes, "logits buffer depth"),
@@ -611,8 +611,9 @@ def regmap(cfg: "ArrayConfig") -> RegMap:
         Window("PARAMS", 0x1_0000, 8 * n, cfg.prm_depth, "rw",
                "per output channel c of an o-tile: bias int32 at byte 8c, M uint16 at 8c+4, "
                "S uint8 at 8c+6"),
-        Window("IMAGE", 0x2_0000, cfg.img_channels, cfg.img_depth, "rw",
-               "input image: one pixel per entry, channel c at byte c (int8)"),
+        Window("IMAGE", 0x2_0000, cfg.img_channels * cfg.img_pack, cfg.img_words, "rw",
+               f"input image, {cfg.img_pack} pixel(s) per entry (one bus write): channel c of pixel p "
+               f"at entry p // {cfg.img_pack}, byte (p % {cfg.img_pack}) * {cfg.img_channels} + c (int8)"),
         Window("ACT_A", 0x4_0000, n, cfg.act_depth, "rw",
                "activation buffer A: one pixel of an N-channel tile per entry (int8)"),
         Window("ACT_B", 0x6_0000, n, cfg.act_depth, "rw",

@@ -180,18 +180,35 @@ class Accelerator(wiring.Component):
         # (replica 0's read port is shared with the bus). One memory with N read ports would
         # come to the same block RAMs, but Yosys' memory_libmap searches port assignments
         # exhaustively and runs out of memory on 17 ports (16x16).
+        # A word holds img_pack pixels (one bus write carries as many as fit in 32 bits): the
+        # sequencer's pixel address splits into the word (high bits) and the lane (low bits); the
+        # lane follows the read to its word register (captured with the read, then one register
+        # behind it, like the word) and selects the pixel there.
+        pack, ich = cfg.img_pack, cfg.img_channels
+        lane_bits = (pack - 1).bit_length()
+
+        def pixel_of(r, q):
+            if pack == 1:
+                return q
+            lane = [Signal(lane_bits, name=f"image{r}_lane{k}") for k in range(READ_LATENCY)]
+            with m.If(seq.img_re[r]):
+                m.d.sync += lane[0].eq(seq.img_addr[r][:lane_bits])
+            m.d.sync += [lane[k].eq(lane[k - 1]) for k in range(1, READ_LATENCY)]
+            return q.word_select(lane[-1], 8 * ich)
+
         imgs = []
         for r in range(N):
-            m.submodules[f"img_mem{r}"] = img = buffer_memory(8 * cfg.img_channels, cfg.img_depth)
+            m.submodules[f"img_mem{r}"] = img = buffer_memory(8 * ich * pack, cfg.img_words)
             imgs.append(img)
         image_layer = seq.src_sel == SRC_IMAGE
-        img_wr0, img_q0, _ = window_memory("image", imgs[0], seq.img_addr[0], seq.img_re[0], layer_reads=image_layer)
-        m.d.comb += seq.img_data[0].eq(img_q0)
+        img_wr0, img_q0, _ = window_memory("image", imgs[0], seq.img_addr[0][lane_bits:], seq.img_re[0],
+                                           layer_reads=image_layer)
+        m.d.comb += seq.img_data[0].eq(pixel_of(0, img_q0))
         for r in range(1, N):
             wr, rd = imgs[r].write_port(granularity=8), imgs[r].read_port()
-            shared_address(wr, rd, Mux(own(f"image{r}"), seq.img_addr[r], bus.image_addr), f"image{r}")
+            shared_address(wr, rd, Mux(own(f"image{r}"), seq.img_addr[r][lane_bits:], bus.image_addr), f"image{r}")
             m.d.comb += [wr.data.eq(img_wr0.data), wr.en.eq(img_wr0.en),
-                         seq.img_data[r].eq(word_register(rd, f"image{r}")),
+                         seq.img_data[r].eq(pixel_of(r, word_register(rd, f"image{r}"))),
                          rd.en.eq(layer_enable(f"image{r}", seq.img_re[r], image_layer))]
 
         # activations: the sequencer reads one buffer and writes the other; the buffer's one
