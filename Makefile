@@ -9,7 +9,7 @@ APT_PKGS := iverilog dataset-fashion-mnist
 # Leave one core free for anything sharing the machine; torch busy-waits otherwise.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install test sim campaign train sweep report verilog synth lint clean
+.PHONY: help install test sim campaign verify train sweep report verilog synth lint clean
 
 help:
 	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
@@ -19,6 +19,7 @@ help:
 	@echo "make train    - train the shipped recipe into build/train/; fails unless it reproduces the shipped export"
 	@echo "make sim      - cocotb RTL testbenches on Verilator and Icarus (SIM=verilator|icarus|both)"
 	@echo "make campaign - >= 500 random layers on the RTL (Verilator, 8x8; LAYERS=n, SEED=n)"
+	@echo "make verify   - the whole test set at every width on the 8x8 RTL (native Verilator), bit-exact"
 	@echo "make verilog  - Verilog + parameter JSON of the accelerator (ARRAY=8x8) under build/verilog"
 	@echo "make synth    - FPGA resources/Fmax (ARRAY=8x8 DEVICE=ecp5-45k) -> build/synth/ARRAY_DEVICE.json"
 	@echo "make lint     - Verilator --lint-only -Wall on the generated Verilog (ARRAY=8x8)"
@@ -72,6 +73,12 @@ sim: install
 # >= 500 seeded random layers on Verilator, 8x8 (LAYERS=n for more).
 campaign: install
 	$(BIN)/python -m pytest sim/ -m campaign -v -s
+
+# All 10,000 test images at every uniform width on the 8x8 RTL through the native Verilator
+# backend (sim/native.py), on every core; VERIFY_FLAGS e.g. --profiles, --target ecp5, --images 500.
+VERIFY_FLAGS ?=
+verify: install
+	$(BIN)/python -m sim.verify --array 8x8 --json build/verify/summary.json $(VERIFY_FLAGS)
 
 # FPGA flow (hw/flow/synth.py, docs/fpga.md): Yosys + nextpnr from PyPI; report in build/synth/$(ARRAY)_$(DEVICE).json.
 # DEVICE: ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k. SYNTH_FLAGS e.g. --no-pnr, --freq 125, --dsp all,
