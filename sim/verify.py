@@ -20,7 +20,6 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-import numpy as np
 
 from model.cli import OneLineParser
 
