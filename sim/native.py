@@ -145,7 +145,8 @@ class ReplayBus:
 def run_coroutine(build: NativeBuild, cfg, make_coroutine, max_polls: int = 1_000_000,
                   workdir: Path | None = None) -> tuple[object, dict]:
     """``make_coroutine(driver)`` recorded, run by the harness, replayed: returns (the
-    coroutine's result on the RTL, {"cycles", "seconds", "ops"} of the harness)."""
+    coroutine's result on the RTL, {"cycles", "seconds", "ops", "writes", "reads"} of the
+    harness; a WAIT op counts as one read however often it polled)."""
     from sw.driver import Driver
     rec = ScriptBus(cfg)
     asyncio.run(make_coroutine(Driver(rec, cfg)))
@@ -156,9 +157,23 @@ def run_coroutine(build: NativeBuild, cfg, make_coroutine, max_polls: int = 1_00
         if r.returncode != 0:
             raise NativeError(f"native harness ({build.label}): {r.stderr.strip() or f'exit {r.returncode}'}")
         stats = json.loads(r.stdout.strip().splitlines()[-1])
+        stats.update(writes=sum(op[0] == OP_WRITE for op in rec.ops), reads=len(rec.ops) - sum(
+            op[0] == OP_WRITE for op in rec.ops))
         words = np.fromfile(out, "<u4")
     bus = ReplayBus(words)
     result = asyncio.run(make_coroutine(Driver(bus, cfg)))
     if bus.pos != len(words):
         raise NativeError(f"the replay read {bus.pos} of the harness's {len(words)} words")
     return result, stats
+
+
+def session(cfg, make_coroutine, log=None) -> dict:
+    """The host's RTL backend ``native``: a measurement coroutine's result with ``["sim"]`` as
+    ``sw.rtl.run_rtl`` gives it."""
+    b = build_native(cfg, log=log)
+    t = time.time()
+    result, st = run_coroutine(b, cfg, make_coroutine)
+    result["sim"] = dict(simulator="verilator-native", wall_s=round(time.time() - t, 2), sim_cycles=st["cycles"],
+                         cycles_per_s=round(st["cycles"] / st["seconds"]) if st["seconds"] else None,
+                         bus_reads=st["reads"], bus_writes=st["writes"], build_seconds=b.build_seconds)
+    return result

@@ -60,3 +60,25 @@ def test_checker_reports_a_corrupted_expectation(chunk):
     assert len(found) == 3 and all(m["counters_rtl_vs_model"] == {"MACS": [counters[(4, 4, 4)]["MACS"],
                                                                             wrong[(4, 4, 4)]["MACS"]]} for m in found)
     assert np.array_equal(want[(1, 1, 1)], golden.run(ex, images, groups=(1, 1, 1), keep_acts=False).logits)
+
+
+def test_host_native_backend_equals_model():
+    """``sw/host.py --backend native``: the host's measurement session (whole network per image and
+    every descriptor alone) on the native harness has the model backend's counters and logits."""
+    import asyncio
+    from hw.contract.program import build_program
+    from model.data import load_split
+    from model.export import load_export
+    from sim.test_rtl_backend import session_diffs
+    from sw.driver import Driver
+    from sw.host import run_backend
+    from sw.measure import RunConfig, measure
+    from sw.model_device import ModelBus
+    cfg = array_config(CI_ARRAY)
+    program = build_program(load_export(), cfg)
+    images = load_split("test").images[3:5]
+    configs = [RunConfig((2, 2, 2), 2), RunConfig((1, 3, 4), None)]
+    rtl = run_backend("native", cfg, program, configs, images, 10)
+    model = asyncio.run(measure(Driver(ModelBus(cfg), cfg), program, configs, images, 10))
+    assert session_diffs(rtl, model) == []
+    assert rtl["sim"]["simulator"] == "verilator-native" and rtl["sim"]["sim_cycles"] > 0

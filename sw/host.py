@@ -6,6 +6,7 @@ examples:
   python sw/host.py --sweep --json build/sweep.json --csv build/sweep.csv --plot build/plots
   python sw/host.py --width 0.25,1 --layer-groups 1,2,4 --opp low
   python sw/host.py --sweep --backend verilator --images 2   # the same driver on the RTL (cocotb)
+  python sw/host.py --sweep --backend native --images 20     # the RTL in a compiled Verilator harness
   python sw/host.py --width 1 --array 16x16 --clock-mhz 125
   python sw/host.py --pareto --array 16x16 --json build/pareto.json --plot build/pareto   # every profile
   python sw/host.py --trace step --json build/step.json --csv build/step.csv --plot build/trace   # runtime manager
@@ -42,7 +43,7 @@ from sw.energy import OPP_SETS, OPPS, OperatingPoint  # noqa: E402
 from sw.measure import RunConfig, measure  # noqa: E402
 from sw.model_device import ModelBus  # noqa: E402
 
-BACKENDS = ("model", "verilator", "icarus")
+BACKENDS = ("model", "verilator", "icarus", "native")
 # --clock-mhz: from 1 kHz (slower has no use, and the energies' digits explode) to 10 GHz
 CLOCK_MHZ = (1e-3, 1e4)
 
@@ -80,6 +81,10 @@ def parse_configs(args, G: int, n_layers: int) -> list[RunConfig]:
 def run_backend(backend, acfg, program, configs, images, classes, waves=False):
     if backend == "model":
         return asyncio.run(measure(Driver(ModelBus(acfg), acfg), program, configs, images, classes))
+    if backend == "native":
+        from sim import native
+        return native.session(acfg, lambda d: measure(d, program, configs, images, classes),
+                              log=lambda m: print(f"[native] {m}", file=sys.stderr, flush=True))
     from sw.rtl import run_rtl
     return run_rtl(backend, acfg, program, configs, images, classes, waves=waves)
 
@@ -102,7 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rtl-frames", type=int, default=100,
                     help="--trace with an RTL backend: the manager's first N frames run on the RTL")
     ap.add_argument("--backend", choices=BACKENDS, default="model",
-                    help="model (fast, exact counters), or the RTL on verilator / icarus through cocotb")
+                    help="model (fast, exact counters), the RTL on verilator / icarus through cocotb, or native "
+                         "(the RTL in a compiled Verilator harness, sim/native.py)")
     ap.add_argument("--checkpoint", default=str(DEFAULT_EXPORT), help="int8 export (default: the shipped one)")
     ap.add_argument("--images", type=int, default=1, help="test images run on the device per configuration")
     ap.add_argument("--eval-images", type=int, default=0, help="images for int8 accuracy (default: all 10,000; "
@@ -161,7 +167,7 @@ def run(args) -> int:
         val_split = _validation_split(export, args) if args.pareto and recorded is None else None
         images = test.images[:args.images]
         if args.backend != "model":
-            why = missing_simulator(args.backend)
+            why = missing_simulator("verilator" if args.backend == "native" else args.backend)
             if why:
                 raise UsageError(why)
     except (UsageError, golden.WidthError, profiles.ProfileError, ExportError, DatasetError, OutputError,
@@ -235,7 +241,7 @@ def run_trace(args, t0) -> int:
         check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
                      "the network's input (its export)")
         if args.backend != "model":
-            why = missing_simulator(args.backend)
+            why = missing_simulator("verilator" if args.backend == "native" else args.backend)
             if why:
                 raise UsageError(why)
     except (UsageError, traces.TraceError, ExportError, DatasetError, OutputError, ValueError) as e:
