@@ -2,6 +2,7 @@
 report.json files (what `python -m model.train` writes into --out).
 
     python -m model.runs build/un0 build/sp0 build/sw0 [--individual build/ind0]
+    python -m model.runs build/un0 build/un1 build/sp0 build/sp1 --seeds    # mean ± spread per scheme
 """
 from __future__ import annotations
 
@@ -43,10 +44,33 @@ def table(runs: list[dict], individual: dict | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def seeds_table(runs: list[dict]) -> str:
+    """Per profile and scheme: the int8 test accuracy's mean over the scheme's seeds and its
+    spread (max - min), and the training time's mean. Schemes in their first run's order."""
+    schemes: dict[str, list[dict]] = {}
+    for r in runs:
+        schemes.setdefault(r.get("subnets") or r["scheme"], []).append(r)
+    keys = list(runs[0]["profiles"])
+    head = " | ".join(f"{name} ({len(rs)} seeds)" for name, rs in schemes.items())
+    out = [f"| profile | {head} |", "| --- |" + " ---: |" * len(schemes)]
+    for k in keys:
+        cells = []
+        for rs in schemes.values():
+            acc = [100 * r["profiles"][k]["int8_test"] for r in rs]
+            cells.append(f"{sum(acc) / len(acc):.2f} ± {(max(acc) - min(acc)) / 2:.2f}")
+        bold = "**" if len(set(k.split(","))) == 1 else ""
+        out.append(f"| {bold}{k}{bold} | " + " | ".join(cells) + " |")
+    out.append("| training time (s) | " + " | ".join(
+        f"{sum(r['train_seconds'] for r in rs) / len(rs):,.0f}" for rs in schemes.values()) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> int:
     ap = OneLineParser(prog="python -m model.runs", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="model.train output folders (shared-network schemes)")
     ap.add_argument("--individual", default=None, help="a --scheme independent --profile ... output folder")
+    ap.add_argument("--seeds", action="store_true",
+                    help="one column per scheme: mean ± half the spread over its runs' seeds")
     args = ap.parse_args(argv)
     try:
         runs = [_load(f) for f in args.runs]
@@ -56,7 +80,7 @@ def main(argv=None) -> int:
     except (ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(table(runs, individual), end="")
+    print(seeds_table(runs) if args.seeds else table(runs, individual), end="")
     return 0
 
 

@@ -20,6 +20,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+import numpy as np
+
 
 from model.cli import OneLineParser
 
@@ -54,6 +56,41 @@ def compare(frames: list, expected_logits: dict, expected_counters: dict, first:
             out.append(dict(image=image, groups=list(groups), rtl_logits=r["logits"], golden_logits=want,
                             counters_rtl_vs_model=diff))
     return out
+
+
+async def layer_outputs(drv, program, groups, image, words: list[int]) -> list:
+    """Each convolution of ``groups`` run alone, in order, on ``image``; its first ``words[j]``
+    output entries read back from the activation buffer it wrote (uint8 rows)."""
+    from hw.contract.program import image_bytes
+    from hw.contract.schedule import BUF_A
+    from sw.measure import configure
+    await drv.load_program(program)
+    await configure(drv, program, run_config(groups))
+    await drv.load_image(image_bytes(program, image))
+    out = []
+    for j, n in enumerate(words):
+        await drv.run(j, 1)
+        out.append(await drv.read_window("ACT_A" if program.descs[j]["dst"] == BUF_A else "ACT_B", n))
+    return out
+
+
+def first_bad_layer(build, cfg, program, export, groups, image, expected_acts=None) -> str:
+    """The first convolution whose output on the RTL differs from ``expected_acts`` (default:
+    the golden model's, one (C, H, W) int8 array per convolution) for one image at one profile,
+    each layer run alone and its output read back; "none" when every convolution agrees (then
+    the classifier differs)."""
+    from hw.contract.program import act_words
+    from model import golden
+    from sim import native
+    if expected_acts is None:
+        expected_acts = [a[0] for a in golden.run(export, image[None], groups=groups).acts]
+    want = [act_words(a, cfg.rows).view(np.uint8) for a in expected_acts]
+    got, _ = native.run_coroutine(build, cfg, lambda d: layer_outputs(d, program, groups, image,
+                                                                      [len(w) for w in want]))
+    for layer, g, w in zip(export.convs, got, want):
+        if not np.array_equal(g, w):
+            return layer.name
+    return "none"
 
 
 def chunk_job(args) -> dict:
@@ -162,8 +199,11 @@ def main(argv=None) -> int:
           f"{summary['cycles_per_s_per_core']:,} per harness)")
     if mism:
         m = mism[0]
-        print(f"first mismatch: image {m['image']}, profile {profiles.key(m['groups'])}: RTL logits {m['rtl_logits']}, "
-              f"golden {m['golden_logits']}, counters (RTL, model) {m['counters_rtl_vs_model']}")
+        groups = tuple(m["groups"])
+        m["first_bad_layer"] = first_bad_layer(b, cfg, program, ex, groups, test.images[m["image"]])
+        print(f"first mismatch: image {m['image']}, profile {profiles.key(groups)}: RTL logits {m['rtl_logits']}, "
+              f"golden {m['golden_logits']}, counters (RTL, model) {m['counters_rtl_vs_model']}; first "
+              f"convolution whose output differs: {m['first_bad_layer']}")
         print(f"rerun it: python -m sim.verify --array {args.array} --target {args.target} --first {m['image']} "
               f"--images 1 --configs {profiles.key(m['groups'])}")
     if out_path:

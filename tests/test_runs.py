@@ -28,6 +28,19 @@ def test_runs_table(tmp_path, capsys):
     assert "not a model.train report" in capsys.readouterr().err
 
 
+def test_seeds_table(tmp_path, capsys):
+    from model import runs
+    a = _report(tmp_path / "a", "sandwich", 0, {"1,1": 0.80, "1,2": 0.70}, 100.0)
+    b = _report(tmp_path / "b", "sandwich", 1, {"1,1": 0.82, "1,2": 0.71}, 300.0)
+    c = _report(tmp_path / "c", "uniform", 0, {"1,1": 0.85, "1,2": 0.60}, 50.0)
+    assert runs.main([a, b, c, "--seeds"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| profile | sandwich (2 seeds) | uniform (1 seeds) |"
+    assert lines[2] == "| **1,1** | 81.00 ± 1.00 | 85.00 ± 0.00 |"
+    assert lines[3] == "| 1,2 | 70.50 ± 0.50 | 60.00 ± 0.00 |"
+    assert lines[4] == "| training time (s) | 200 | 50 |"
+
+
 def test_reestimated_statistics_are_the_batch_statistics(torch1, tmp_path):
     """After re-estimation, a layer's running mean and (unbiased) variance are those of its conv
     output on the images at that profile, computed here with plain torch ops."""
