@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -78,9 +80,10 @@ def predictions(export, images, groups, cache_dir: Path | None) -> np.ndarray:
     pred = golden.run(export, images, groups=groups, keep_acts=False).logits.argmax(axis=1).astype(np.int16)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, pred)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")  # concurrent runs write their own
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, pred)
+        os.replace(tmp, path)
     return pred
 
 
