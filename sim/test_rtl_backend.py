@@ -27,13 +27,11 @@ from model.data import load_split
 from model.export import load_export
 from sw.driver import Driver
 from sw.measure import RunConfig, measure
-from sw.model_device import ModelBus
+from sw.model_device import BUS_TIMED, ModelBus
 
 from sim.runner import REPO, SimError, array_config
 from sim.test_accel import CI_ARRAY, simulators
 
-# Not predicted by the model: they include the host's bus idle time and STATUS polls.
-BUS_TIMED = ("CYCLES", "BUS_RD_BYTES")
 
 
 def session_diffs(rtl: dict, model: dict) -> list[str]:

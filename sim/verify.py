@@ -22,16 +22,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
-
 from model.cli import OneLineParser
-
-# Counters the model does not predict: they include the host's bus timing and STATUS polls.
-BUS_TIMED = ("CYCLES", "BUS_RD_BYTES")
-
-
-def run_config(groups):
-    from sw.measure import RunConfig
-    return RunConfig(groups=tuple(groups), uniform=groups[0] if len(set(groups)) == 1 else None)
+from sw.measure import RunConfig
+from sw.model_device import BUS_TIMED  # the counters the model does not predict
 
 
 def model_counters(cfg, program, configs, image, classes) -> dict:
@@ -39,7 +32,7 @@ def model_counters(cfg, program, configs, image, classes) -> dict:
     from sw.driver import Driver
     from sw.measure import measure_frames
     from sw.model_device import ModelBus
-    s = asyncio.run(measure_frames(Driver(ModelBus(cfg), cfg), program, [(run_config(g), image) for g in configs],
+    s = asyncio.run(measure_frames(Driver(ModelBus(cfg), cfg), program, [(RunConfig.of(g), image) for g in configs],
                                    classes))
     return {g: {k: v for k, v in f["counters"].items() if k not in BUS_TIMED} for g, f in zip(configs, s["frames"])}
 
@@ -65,7 +58,7 @@ async def layer_outputs(drv, program, groups, image, words: list[int]) -> list:
     from hw.contract.schedule import BUF_A
     from sw.measure import configure
     await drv.load_program(program)
-    await configure(drv, program, run_config(groups))
+    await configure(drv, program, RunConfig.of(groups))
     await drv.load_image(image_bytes(program, image))
     out = []
     for j, n in enumerate(words):
@@ -108,7 +101,7 @@ def chunk_job(args) -> dict:
     images = load_split("test").images[lo:hi]
     classes = ex.heads[ex.groups].out_channels
     b = native.build_native(cfg, target)
-    frames = [(run_config(g), images[i]) for i in range(len(images)) for g in configs]
+    frames = [(RunConfig.of(g), images[i]) for i in range(len(images)) for g in configs]
     t = time.time()
     session, stats = native.run_coroutine(b, cfg, lambda d: measure_frames(d, program, frames, classes))
     wall = time.time() - t

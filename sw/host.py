@@ -64,14 +64,11 @@ def parse_configs(args, G: int, n_layers: int) -> list[RunConfig]:
         groups = profiles.parse(item, G, n_layers)
         configs.append(RunConfig(groups=groups, uniform=None))
         if not profiles.is_useful(groups):  # run its clipped equivalent too, to show the waste
-            clipped = profiles.clip(groups)
-            k = clipped[0] if len(set(clipped)) == 1 else None
-            configs.append(RunConfig(groups=clipped, uniform=k))
+            configs.append(RunConfig.of(profiles.clip(groups)))
     if args.pareto:
         if configs:
             raise UsageError("--pareto runs every useful profile; leave out --width and --layer-groups")
-        return [RunConfig(groups=p, uniform=p[0] if len(set(p)) == 1 else None)
-                for p in profiles.useful(G, n_layers)]
+        return [RunConfig.of(p) for p in profiles.useful(G, n_layers)]
     if args.sweep or not configs:
         sweep = [RunConfig(groups=(k,) * n_layers, uniform=k) for k in range(1, G + 1)]
         configs = sweep + [c for c in configs if c not in sweep]
@@ -233,7 +230,7 @@ def run_trace(args, t0) -> int:
         except ValueError as e:
             raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
         useful = profiles.useful(export.groups, len(export.convs))
-        recorded = _recorded_accuracy(export, [runtime.run_config(g) for g in useful])
+        recorded = _recorded_accuracy(export, [RunConfig.of(g) for g in useful])
         if recorded is None:
             raise UsageError("--trace needs every profile's validation accuracy in the export's metadata "
                              "(`accuracy`); retrain it with `python -m model.train`")
@@ -247,8 +244,8 @@ def run_trace(args, t0) -> int:
     except (UsageError, traces.TraceError, ExportError, DatasetError, OutputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    val = {g: recorded[runtime.run_config(g).name][0] for g in useful}
-    tst = {g: recorded[runtime.run_config(g).name][1] for g in useful}
+    val = {g: recorded[RunConfig.of(g).name][0] for g in useful}
+    tst = {g: recorded[RunConfig.of(g).name][1] for g in useful}
     doc = runtime.run_trace(export, program, acfg, args.trace, args.frames, args.opps, test, val, tst,
                             progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     ok = True

@@ -19,6 +19,12 @@ class RunConfig:
     groups: tuple
     uniform: int | None  # k when every split layer runs k groups (written to WIDTH)
 
+    @classmethod
+    def of(cls, groups) -> "RunConfig":
+        """The configuration of per-layer ``groups``: uniform when every layer has the same count."""
+        groups = tuple(groups)
+        return cls(groups=groups, uniform=groups[0] if len(set(groups)) == 1 else None)
+
     @property
     def name(self) -> str:
         return f"w{self.uniform}" if self.uniform else "g" + "-".join(map(str, self.groups))

@@ -58,7 +58,7 @@ def collect(export, test) -> dict:
                 for c in runs}
     classes = export.heads[export.groups].out_channels
     n, G = len(export.convs), export.groups
-    every = [RunConfig(groups=p, uniform=p[0] if len(set(p)) == 1 else None) for p in profiles.useful(G, n)]
+    every = [RunConfig.of(p) for p in profiles.useful(G, n)]
     recorded = export.meta.get("accuracy", {})
     if not all(profiles.key(c.groups) in recorded for c in every):
         every = []  # no per-profile accuracy: no front

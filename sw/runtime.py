@@ -29,19 +29,15 @@ from sw.driver import Driver
 from sw.energy import OPP_SETS, OPPS
 from sw.frames import SETTLE_US, BUS_CYCLES, frame_cost, frame_transactions, switch_cost
 from sw.measure import RunConfig, measure_frames
-from sw.model_device import ModelBus
+from sw.model_device import BUS_TIMED, ModelBus
 from sw.pareto import front
 
 NOMINAL = {"dvfs": "nominal", "fpga": "fpga-100"}  # the point of the `profiles` baseline
 
 
-def run_config(groups) -> RunConfig:
-    return RunConfig(groups=tuple(groups), uniform=groups[0] if len(set(groups)) == 1 else None)
-
-
 def profile_counters(program, acfg, all_groups, image, classes) -> dict:
     """{groups: the device counters of one frame} on the model backend."""
-    frames = [(run_config(g), image) for g in all_groups]
+    frames = [(RunConfig.of(g), image) for g in all_groups]
     s = asyncio.run(measure_frames(Driver(ModelBus(acfg), acfg), program, frames, classes))
     return {g: f["counters"] for g, f in zip(all_groups, s["frames"])}
 
@@ -253,10 +249,6 @@ def add_outputs(out, doc: dict, json_path=None, csv_path=None, plot_dir=None) ->
         out.files(plot_dir, plot_pngs(doc))
 
 
-# Counters the model does not predict: they include the host's bus idle time and STATUS polls.
-BUS_TIMED = ("CYCLES", "BUS_RD_BYTES")
-
-
 def verify_on_rtl(doc: dict, backend: str, export, program, acfg, test, n: int, waves: bool = False) -> dict:
     """The manager's first ``n`` frames on the RTL: the width written as it decided (no reload),
     every frame's logits against the golden model and its counters against the model backend's
@@ -271,13 +263,13 @@ def verify_on_rtl(doc: dict, backend: str, export, program, acfg, test, n: int, 
     classes = export.heads[export.groups].out_channels
     if backend == "native":
         from sim import native
-        rtl = native.session(acfg, lambda d: measure_frames(d, program, [(run_config(g), images[i]) for i, g in
+        rtl = native.session(acfg, lambda d: measure_frames(d, program, [(RunConfig.of(g), images[i]) for i, g in
                                                                           enumerate(picks)], classes))
     else:
-        rtl = run_rtl(backend, acfg, program, [run_config(g) for g in configs], images, classes, waves=waves,
+        rtl = run_rtl(backend, acfg, program, [RunConfig.of(g) for g in configs], images, classes, waves=waves,
                       frames=frames)
     model = asyncio.run(measure_frames(Driver(ModelBus(acfg), acfg), program,
-                                       [(run_config(g), images[i]) for i, g in enumerate(picks)], classes))
+                                       [(RunConfig.of(g), images[i]) for i, g in enumerate(picks)], classes))
     want = {g: golden.run(export, images, groups=g, keep_acts=False).logits for g in configs}
     problems = []
     for i, (g, fr, fm) in enumerate(zip(picks, rtl["frames"], model["frames"])):
