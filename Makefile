@@ -18,7 +18,7 @@ help:
 	@echo "make report   - regenerate docs/results.md, docs/registers.md, docs/plots and the README's tables"
 	@echo "make train    - train the shipped recipe into build/train/; fails unless it reproduces the shipped export"
 	@echo "make sim      - cocotb RTL testbenches on Verilator and Icarus (SIM=verilator|icarus|both)"
-	@echo "make campaign - >= 500 random layers on the RTL (Verilator, 8x8; LAYERS=n, SEED=n)"
+	@echo "make campaign - 10,000 random layers on the native RTL backend, then 500 through cocotb (8x8)"
 	@echo "make verify   - the whole test set at every width on the 8x8 RTL (native Verilator), bit-exact"
 	@echo "make verilog  - Verilog + parameter JSON of the accelerator (ARRAY=8x8) under build/verilog"
 	@echo "make synth    - FPGA resources/Fmax (ARRAY=8x8 DEVICE=ecp5-45k) -> build/synth/ARRAY_DEVICE.json"
@@ -70,9 +70,14 @@ verilog: install
 sim: install
 	$(BIN)/python -m pytest sim/ -m "not campaign" -v
 
-# >= 500 seeded random layers on Verilator, 8x8 (LAYERS=n for more).
+# Seeded random layers on the 8x8 RTL: 10,000 on the native backend (sim/campaign.py; LAYERS=n,
+# SEED=n), then the cocotb tier's 500 on Verilator (CAMPAIGN_COCOTB=0 skips it).
+LAYERS ?= 10000
+SEED ?= 1
+CAMPAIGN_COCOTB ?= 1
 campaign: install
-	$(BIN)/python -m pytest sim/ -m campaign -v -s
+	$(BIN)/python -m sim.campaign --layers $(LAYERS) --seed $(SEED)
+	if [ "$(CAMPAIGN_COCOTB)" = 1 ]; then LAYERS=500 SEED=$(SEED) $(BIN)/python -m pytest sim/ -m campaign -v -s; fi
 
 # All 10,000 test images at every uniform width on the 8x8 RTL through the native Verilator
 # backend (sim/native.py), on every core; VERIFY_FLAGS e.g. --profiles, --target ecp5, --images 500.

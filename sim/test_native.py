@@ -102,3 +102,28 @@ def test_first_bad_layer_names_the_layer():
     acts = [a[0].copy() for a in golden.run(ex, image[None], groups=groups).acts]
     acts[1][0, 2, 3] ^= 1
     assert verify.first_bad_layer(b, cfg, program, ex, groups, image, acts) == ex.convs[1].name
+
+
+def test_native_campaign_layers_and_its_checker():
+    """Random layers of the campaign on the native backend pass run_case's checks; the checker
+    fails on a corrupted output byte, a counter and LAYER_CYCLES."""
+    import copy
+    from sim import campaign, native
+    cfg = array_config(CI_ARRAY)
+    r = campaign.chunk_job((CI_ARRAY, 5, 4000, 0, 6))
+    assert r["layers"] == 7 and r["failures"] == [], r["failures"][:2]
+    from sim import tb_accel
+    case = tb_accel.gen_conv(campaign._rng(5, "native", "conv", 1), cfg, 4000, "conv layer 1")
+    (res,), _ = native.run_coroutine(native.build_native(cfg), cfg,
+                                     lambda d: campaign._run_cases(d, cfg, [(1, case)], 5))
+    assert campaign.check(case, res) is None
+    bad = copy.deepcopy(res)
+    k0 = case.desc["dst_base"] - bad["lo"]
+    bad["got"][k0, 0] ^= 1
+    assert "output bytes differ" in campaign.check(case, bad)
+    bad = copy.deepcopy(res)
+    bad["counters"]["MACS"] += 1
+    assert "MACS" in campaign.check(case, bad)
+    bad = copy.deepcopy(res)
+    bad["cycles"] += 1
+    assert "LAYER_CYCLES" in campaign.check(case, bad)
