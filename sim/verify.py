@@ -13,7 +13,6 @@ run in ``--jobs`` processes, one harness each.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -28,13 +27,11 @@ from sw.model_device import BUS_TIMED  # the counters the model does not predict
 
 
 def model_counters(cfg, program, configs, image, classes) -> dict:
-    """{groups: the model backend's counters of one frame} (the same for every image)."""
-    from sw.driver import Driver
-    from sw.measure import measure_frames
-    from sw.model_device import ModelBus
-    s = asyncio.run(measure_frames(Driver(ModelBus(cfg), cfg), program, [(RunConfig.of(g), image) for g in configs],
-                                   classes))
-    return {g: {k: v for k, v in f["counters"].items() if k not in BUS_TIMED} for g, f in zip(configs, s["frames"])}
+    """{groups: the model backend's counters of one frame, those it predicts} (the same for
+    every image)."""
+    from sw.runtime import profile_counters
+    return {g: {k: v for k, v in c.items() if k not in BUS_TIMED}
+            for g, c in profile_counters(program, cfg, configs, image, classes).items()}
 
 
 def compare(frames: list, expected_logits: dict, expected_counters: dict, first: int) -> list[dict]:

@@ -26,7 +26,7 @@ from model import golden, profiles
 from sim.runner import BUILD
 from sw import manager as mg
 from sw.driver import Driver
-from sw.energy import OPP_SETS, OPPS
+from sw.energy import OPP_SETS, OPPS, energy
 from sw.frames import SETTLE_US, BUS_CYCLES, frame_cost, frame_transactions, switch_cost
 from sw.measure import RunConfig, measure_frames
 from sw.model_device import BUS_TIMED, ModelBus
@@ -56,10 +56,9 @@ def library(program, acfg, counters: dict, accuracy: dict, opp_names, classes: i
                       np.array([c.compute_us for c in costs]), np.array([c.energy_pj for c in costs]), sw_us, sw_pj)
 
 
-def chosen_profiles(counters: dict, accuracy: dict, acfg, G: int) -> list[tuple]:
+def chosen_profiles(counters: dict, accuracy: dict, acfg) -> list[tuple]:
     """Uniform widths and the profiles on the accuracy/cycles or accuracy/energy front."""
     gs = list(counters)
-    from sw.energy import energy
     cyc = [counters[g]["BUSY_CYCLES"] for g in gs]
     en = [energy(counters[g], acfg, OPPS["nominal"])["total"] for g in gs]
     on_c = front([(c, accuracy[g]) for c, g in zip(cyc, gs)])
@@ -121,7 +120,7 @@ def run_trace(export, program, acfg, trace_spec, frames, opp_set, test, val_acc:
     G, L = export.groups, len(export.convs)
     every = profiles.useful(G, L)
     counters = profile_counters(program, acfg, every, test.images[0], classes)
-    keep = chosen_profiles(counters, val_acc, acfg, G)
+    keep = chosen_profiles(counters, val_acc, acfg)
     lib = library(program, acfg, {g: counters[g] for g in keep}, val_acc, OPP_SETS[opp_set], classes)
     full = max(keep, key=sum)
     ref = frame_cost(counters[full], full, OPPS["nominal"], acfg, frame_transactions(program, classes))
