@@ -20,9 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from hw.contract.program import image_bytes
 from hw.contract.regmap import COUNTERS
 
 from .energy import OPPS, OperatingPoint, energy
@@ -52,9 +49,9 @@ class Transactions:
 def frame_transactions(program, classes: int) -> Transactions:
     """CTRL.CLEAR_COUNTERS, the image's words, FIRST_LAYER, NUM_LAYERS, CTRL.START; one STATUS
     read, the logits, every counter (two words each)."""
-    d = program.descs[0]
-    image = image_bytes(program, np.zeros((d["cin"], d["h"], d["w"]), np.uint8))
-    image_words = len(image) * -(-image.shape[1] // 4)
+    cfg, d = program.cfg, program.descs[0]
+    entries = -(-d["h"] * d["w"] // cfg.img_pack)  # hw.contract.program.image_bytes' layout
+    image_words = entries * -(-cfg.img_channels * cfg.img_pack // 4)
     return Transactions(writes=1 + image_words + 3, reads=1 + classes + 2 * len(COUNTERS))
 
 

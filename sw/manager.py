@@ -69,6 +69,22 @@ def best(lib: Library, ok: np.ndarray, floor: float, energy: np.ndarray) -> int 
     return int(top[np.argmin(energy[top])])
 
 
+def frame_costs(lib: Library, current: int | None, share: float, energy_uj: float):
+    """Per configuration, for the next frame from ``current``: (steady latency at ``share``,
+    latency with the switch, energy with the switch, fits the energy budget)."""
+    sw_us = lib.switch_us[current] if current is not None else np.zeros(len(lib))
+    sw_pj = lib.switch_pj[current] if current is not None else np.zeros(len(lib))
+    steady = lib.transfer_us + lib.compute_us / share
+    energy = lib.energy_pj + sw_pj
+    fits = np.ones(len(lib), bool) if math.isnan(energy_uj) else energy <= energy_uj * 1e6
+    return steady, steady + sw_us, energy, fits
+
+
+def fastest(latency: np.ndarray, fits: np.ndarray) -> int:
+    """When nothing is predicted to fit: the fastest within the budget, else the fastest."""
+    return int(np.argmin(np.where(fits, latency, np.inf))) if fits.any() else int(np.argmin(latency))
+
+
 class Manager:
     """Closed-loop choice (module docstring). ``fixed``: always that configuration (a baseline)."""
 
@@ -82,21 +98,14 @@ class Manager:
         if self.fixed is not None:
             return self.fixed
         lib, cur = self.lib, self.current
-        sw_us = lib.switch_us[cur] if cur is not None else np.zeros(len(lib))
-        sw_pj = lib.switch_pj[cur] if cur is not None else np.zeros(len(lib))
-        steady = lib.transfer_us + lib.compute_us / self.share
-        predicted = steady + sw_us  # this frame pays the switch once
-        energy = lib.energy_pj + sw_pj
-        fits = np.ones(len(lib), bool) if math.isnan(energy_uj) else energy <= energy_uj * 1e6
+        steady, predicted, energy, fits = frame_costs(lib, cur, self.share, energy_uj)  # the switch paid once
         ok = fits & (predicted <= deadline_us * (1 - MARGIN))
         if cur is not None:
             slower = lib.compute_us > lib.compute_us[cur]
             up_ok = (steady <= deadline_us * (1 - UP_MARGIN)) & (self.since_switch >= DWELL)
             ok &= ~slower | up_ok
         pick = best(lib, ok, floor, energy)
-        if pick is None:
-            pick = int(np.argmin(np.where(fits, predicted, np.inf))) if fits.any() else int(np.argmin(predicted))
-        return pick
+        return fastest(predicted, fits) if pick is None else pick
 
     def observe(self, pick: int, latency_us: float, switch_us: float) -> None:
         """The frame ran at ``pick`` and took ``latency_us`` end to end."""
@@ -117,16 +126,9 @@ class Oracle:
         self.lib, self.current = lib, None
 
     def choose_known(self, deadline_us: float, energy_uj: float, floor: float, share: float) -> int:
-        lib, cur = self.lib, self.current
-        sw_us = lib.switch_us[cur] if cur is not None else np.zeros(len(lib))
-        sw_pj = lib.switch_pj[cur] if cur is not None else np.zeros(len(lib))
-        latency = lib.transfer_us + lib.compute_us / share + sw_us
-        energy = lib.energy_pj + sw_pj
-        fits = np.ones(len(lib), bool) if math.isnan(energy_uj) else energy <= energy_uj * 1e6
-        pick = best(lib, fits & (latency <= deadline_us), floor, energy)
-        if pick is None:
-            pick = int(np.argmin(np.where(fits, latency, np.inf))) if fits.any() else int(np.argmin(latency))
-        return pick
+        _, latency, energy, fits = frame_costs(self.lib, self.current, share, energy_uj)
+        pick = best(self.lib, fits & (latency <= deadline_us), floor, energy)
+        return fastest(latency, fits) if pick is None else pick
 
     def observe(self, pick: int, latency_us: float, switch_us: float) -> None:
         self.current = pick
