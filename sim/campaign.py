@@ -21,22 +21,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from model.cli import OneLineParser
+from sim.tb_accel import TB
 
 
 class _Bench:
-    """What ``sim.tb_accel.load_case`` needs of its testbench, over a plain driver."""
+    """What ``sim.tb_accel.load_case`` needs of its testbench (``TB``'s own descriptor and CHAN
+    writers), over a plain driver."""
 
     def __init__(self, drv, cfg):
         from hw.contract.regmap import regmap
         self.drv, self.cfg, self.n, self.map, self.bus = drv, cfg, cfg.rows, regmap(cfg), drv.bus
 
-    async def write_descriptor(self, j, d):
-        from hw.contract.regmap import encode_descriptor
-        for i, word in enumerate(encode_descriptor(d)):
-            await self.bus.write32(self.map.desc_offset(j, i), word)
-
-    async def set_chan(self, j, gi, go):
-        await self.drv.write_reg("CHAN", (gi << 8) | go, j)
+    write_descriptor, set_chan = TB.write_descriptor, TB.set_chan
 
 
 def _rng(seed, *tags):
@@ -101,8 +97,8 @@ def check(case, r) -> str | None:
 def chunk_job(args) -> dict:
     """Random layers [lo, hi) of ``seed`` (convolutions; every tenth index also a classifier)."""
     arr, seed, budget, lo, hi = args
-    os.environ["TB_SEED"] = str(seed)  # sim.tb_accel's case labels and messages
     from sim import native, tb_accel
+    tb_accel.SEED = seed  # the seed Case.describe() names in a failure
     from sim.runner import array_config
     cfg = array_config(arr)
     t = time.time()

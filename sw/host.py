@@ -144,29 +144,18 @@ def run(args) -> int:
                 raise UsageError(f"--clock-mhz must be a clock in MHz from {CLOCK_MHZ[0]:g} to {CLOCK_MHZ[1]:g}, "
                                  f"got {args.clock_mhz}")
             opp = OperatingPoint(opp.name, opp.volts, args.clock_mhz, opp.doc + f", clock set to {args.clock_mhz} MHz")
-        outputs = [check_file(args.json, "--json") if args.json else None,
-                   check_file(args.csv, "--csv") if args.csv else None,
-                   check_dir(args.plot, "--plot") if args.plot else None]
+        outputs = _outputs(args)
         export = load_export(args.checkpoint)
         configs = parse_configs(args, export.groups, len(export.convs))
-        acfg = parse_array(args.array)
-        try:
-            program = build_program(export, acfg)
-        except ValueError as e:
-            raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
-        test = load_split("test", args.data_dir)
-        check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
-                     "the network's input (its export)")
+        acfg, program = _mapped(export, args.array)
+        test = _test_split(export, args)
         eval_split = test.take(slice(0, args.eval_images)) if args.eval_images else test
         # --pareto takes the accuracy model.train recorded (standard data, every image), else measures it
         recorded = _recorded_accuracy(export, configs) if args.pareto and not (args.data_dir or args.eval_images) \
             else None
         val_split = _validation_split(export, args) if args.pareto and recorded is None else None
         images = test.images[:args.images]
-        if args.backend != "model":
-            why = missing_simulator("verilator" if args.backend == "native" else args.backend)
-            if why:
-                raise UsageError(why)
+        _check_backend(args.backend)
     except (UsageError, golden.WidthError, profiles.ProfileError, ExportError, DatasetError, OutputError,
             ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -218,29 +207,18 @@ def run_trace(args, t0) -> int:
             raise UsageError(f"--frames must be >= 1, got {args.frames}")
         if args.rtl_frames < 1:
             raise UsageError(f"--rtl-frames must be >= 1, got {args.rtl_frames}")
-        outputs = [check_file(args.json, "--json") if args.json else None,
-                   check_file(args.csv, "--csv") if args.csv else None,
-                   check_dir(args.plot, "--plot") if args.plot else None]
+        outputs = _outputs(args)
         if args.trace not in traces.SHIPPED:
             traces.resolve(args.trace, args.frames, 1.0, 1.0)  # a file's errors, before any work
         export = load_export(args.checkpoint)
-        acfg = parse_array(args.array)
-        try:
-            program = build_program(export, acfg)
-        except ValueError as e:
-            raise UsageError(f"the network does not map onto a {args.array} array: {e}") from None
+        acfg, program = _mapped(export, args.array)
         useful = profiles.useful(export.groups, len(export.convs))
         recorded = _recorded_accuracy(export, [RunConfig.of(g) for g in useful])
         if recorded is None:
             raise UsageError("--trace needs every profile's validation accuracy in the export's metadata "
                              "(`accuracy`); retrain it with `python -m model.train`")
-        test = load_split("test", args.data_dir)
-        check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
-                     "the network's input (its export)")
-        if args.backend != "model":
-            why = missing_simulator("verilator" if args.backend == "native" else args.backend)
-            if why:
-                raise UsageError(why)
+        test = _test_split(export, args)
+        _check_backend(args.backend)
     except (UsageError, traces.TraceError, ExportError, DatasetError, OutputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -271,6 +249,36 @@ def run_trace(args, t0) -> int:
         print(f"wrote {p}")
     print(f"done in {doc['seconds']} s")
     return 0 if ok else 1
+
+
+def _outputs(args) -> list:
+    """--json, --csv and --plot checked before any work (None where not given)."""
+    return [check_file(args.json, "--json") if args.json else None,
+            check_file(args.csv, "--csv") if args.csv else None,
+            check_dir(args.plot, "--plot") if args.plot else None]
+
+
+def _mapped(export, array: str):
+    """(ArrayConfig, Program) of ``export`` on ``--array``; UsageError when it does not fit."""
+    acfg = parse_array(array)
+    try:
+        return acfg, build_program(export, acfg)
+    except ValueError as e:
+        raise UsageError(f"the network does not map onto a {array} array: {e}") from None
+
+
+def _test_split(export, args):
+    test = load_split("test", args.data_dir)
+    check_images(test, export.meta["input"]["channels"], export.meta["input"]["size"],
+                 "the network's input (its export)")
+    return test
+
+
+def _check_backend(backend: str) -> None:
+    if backend != "model":
+        why = missing_simulator("verilator" if backend == "native" else backend)
+        if why:
+            raise UsageError(why)
 
 
 def _recorded_accuracy(export, configs) -> dict | None:
