@@ -11,9 +11,10 @@ them:
 * ``MKL_CBWR=COMPATIBLE``: MKL's conditional numerical reproducibility, one code path on every
   processor;
 * oneDNN off: convolutions go through ATen's im2col + MKL GEMM;
-* ``torch.use_deterministic_algorithms(True)`` and one thread: a convolution's weight gradient
-  (MKL's GEMM summing over the batch and the pixels) splits its sum by the thread count, so 1 and
-  2 threads give different bits for some of the narrow profiles' shapes.
+* ``torch.use_deterministic_algorithms(True)`` and a fixed thread count (``THREADS``, whatever
+  the machine has): a convolution's weight gradient (MKL's GEMM summing over the batch and the
+  pixels) splits its sum by the thread count, so 1 and 2 threads give different bits for some of
+  the narrow profiles' shapes, while a given count gives the same bits every time.
 
 What it costs and where it was checked: docs/training.md, "Reproducing". It must run before
 PyTorch's first kernel (both variables are read once, on first use); ``pin`` checks that it did.
@@ -26,18 +27,18 @@ import numpy as np
 import torch
 
 ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
-THREADS = 1
+THREADS = 2
 
 
 class KernelError(RuntimeError):
     pass
 
 
-def pin() -> None:
+def pin(threads: int = THREADS) -> None:
     os.environ.update(ENV)
     torch.backends.mkldnn.enabled = False
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     if torch.backends.cpu.get_cpu_capability() != "DEFAULT":
         raise KernelError("PyTorch chose its CPU kernels before model.kernels.pin() ran; "
                           "call pin() before any tensor operation")

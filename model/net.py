@@ -35,14 +35,15 @@ class GroupBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(channels))
         self.register_buffer("frozen", torch.zeros(channels, dtype=torch.bool))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        rm, rv, fr = self.running_mean[:c], self.running_var[:c], self.frozen[:c]
-        if self.training:
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Normalise ``x``, whose channels are this layer's ``start .. start + x.shape[1] - 1``."""
+        sl = slice(start, start + x.shape[1])
+        rm, rv, fr = self.running_mean[sl], self.running_var[sl], self.frozen[sl]
+        if self.training and not bool(fr.all()):
             mean = x.mean(dim=(0, 2, 3))
             var = x.var(dim=(0, 2, 3), unbiased=False)
             with torch.no_grad():
-                n = x.numel() / c
+                n = x.numel() / x.shape[1]
                 upd = ~fr
                 rm[upd] = (1 - self.momentum) * rm[upd] + self.momentum * mean[upd]
                 rv[upd] = (1 - self.momentum) * rv[upd] + self.momentum * var[upd] * n / max(n - 1, 1)
@@ -50,8 +51,8 @@ class GroupBatchNorm(nn.Module):
             var = torch.where(fr, rv, var)
         else:
             mean, var = rm, rv
-        scale = self.weight[:c] / torch.sqrt(var + self.eps)
-        return (x - mean[None, :, None, None]) * scale[None, :, None, None] + self.bias[:c, None, None]
+        scale = self.weight[sl] / torch.sqrt(var + self.eps)
+        return (x - mean[None, :, None, None]) * scale[None, :, None, None] + self.bias[sl, None, None]
 
     def fold(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scale, shift) with BN(x) = x * scale + shift, from the running statistics."""
@@ -110,22 +111,50 @@ class DynNet(nn.Module):
         gs = self.head_w[0].shape[1] // self.cfg.groups
         return self.head_w[0][:, :k * gs], self.head_b[0]
 
-    def forward(self, x: torch.Tensor, groups=None, features: list | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, groups=None, features: list | None = None,
+                train_group: int | None = None) -> torch.Tensor:
         """Logits at per-layer active group counts (default: full width). If ``features`` is a
-        list, each conv's activation after ReLU, before pooling, is appended to it."""
+        list, each conv's activation after ReLU, before pooling, is appended to it.
+
+        ``train_group`` (incremental training, stage ``train_group + 1``): every other group is
+        frozen, so the frozen groups are computed without autograd and only this group's channels
+        carry gradients. The logits are the same computation; the backward pass shrinks to the
+        trained group's share (block lower-triangular: frozen groups never read it)."""
         groups = groups or self.full_groups()
         for i, spec in enumerate(self.cfg.convs):
-            cout = groups[i] * spec.out_channels // self.cfg.groups
+            gs = spec.out_channels // self.cfg.groups
+            cout = groups[i] * gs
             w = (self.weights[i] * self.mask(i))[:cout, :x.shape[1]]
-            x = self.bns[i](F.conv2d(x, w, stride=spec.stride, padding=spec.padding))
-            if spec.relu:
-                x = F.relu(x)
-            if features is not None:
-                features.append(x)
-            if spec.pool:
-                x = F.max_pool2d(x, 2)
+            a, b = (train_group or 0) * gs, ((train_group or 0) + 1) * gs
+            if train_group is None or features is not None or cout > b or self.cfg.connectivity == "dense":
+                x = self._layer(i, x, w, features)
+                continue
+            # Frozen output groups read frozen input groups only: they need no gradient.
+            a_in = x.shape[1] if i == 0 else min(x.shape[1], train_group * x.shape[1] // groups[i - 1])
+            parts = []
+            if a:
+                with torch.no_grad():
+                    parts.append(self._layer(i, x[:, :a_in].detach(), w[:min(a, cout), :a_in].detach()))
+            if cout > a:
+                parts.append(self._layer(i, x, w[a:b], start=a))
+            x = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
         w, b = self.head(groups[-1])
         return F.conv2d(x, w, b).flatten(1)
+
+    def _layer(self, i: int, x: torch.Tensor, w: torch.Tensor, features: list | None = None,
+               start: int = 0) -> torch.Tensor:
+        """Conv ``i`` with weights ``w`` (its output channels ``start ..``), BatchNorm, ReLU,
+        pool. ReLU follows the pool when nobody collects features: max and ReLU commute exactly,
+        and the ReLU then touches a quarter of the values."""
+        spec = self.cfg.convs[i]
+        x = self.bns[i](F.conv2d(x, w, stride=spec.stride, padding=spec.padding), start)
+        if features is not None or not spec.pool:
+            x = F.relu(x) if spec.relu else x
+            if features is not None:
+                features.append(x)
+            return F.max_pool2d(x, 2) if spec.pool else x
+        x = F.max_pool2d(x, 2)
+        return F.relu(x) if spec.relu else x
 
     def folded(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Conv ``i``'s weights and bias with BatchNorm folded in (masked, full width)."""

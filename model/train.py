@@ -51,6 +51,11 @@ from .quantize import INPUT_SHIFT, export
 SCHEMES = ("incremental", "independent", "joint")
 SUBNETS = ("uniform", "single-path", "sandwich")
 SUBNETS_DEFAULT = "sandwich"  # the shipped export's (docs/training.md compares them)
+# The shipped recipe (docs/training.md, "Recipe", measures each choice).
+EPOCHS = [16, 5, 5, 5]
+SHIFT = 0
+SMOOTHING = 0.0
+WEIGHT_DECAY = 0.0
 SANDWICH_EXTRA = 1  # random profiles per sandwich step besides the widest and the narrowest (US-Nets: 2)
 
 
@@ -130,8 +135,20 @@ def _soft_ce(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return -(F.softmax(teacher, 1) * F.log_softmax(logits, 1)).sum(1).mean()
 
 
+def shift_images(x: torch.Tensor, shift: int, rng) -> torch.Tensor:
+    """Each image moved by its own random offset of up to ``shift`` pixels along each axis, the
+    uncovered border zero (the background of a Fashion-MNIST image)."""
+    n, _, h, w = x.shape
+    d = torch.from_numpy(rng.integers(-shift, shift + 1, size=(n, 2)))
+    xp = F.pad(x, (shift,) * 4)
+    rows = torch.arange(h)[None, :] + shift - d[:, :1]
+    cols = torch.arange(w)[None, :] + shift - d[:, 1:]
+    return xp[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
-              lr: float, batch: int, seed: int, desc: str) -> None:
+              lr: float, batch: int, seed: int, desc: str, shift: int = 0, smoothing: float = 0.0,
+              weight_decay: float = 0.0, flip: bool = False) -> None:
     """Adam + one-cycle schedule. ``plan(rng)`` names each step's profiles: the loss is the mean
     cross-entropy over those on the labels plus, for each distilled one, the soft cross-entropy
     to the first labelled profile's (detached) output. With ``stage`` set, every entry outside
@@ -144,10 +161,11 @@ def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
             gs = bn.frozen.numel() // net.cfg.groups
             bn.frozen[:] = torch.arange(bn.frozen.numel()) < (stage - 1) * gs
     masks = _trainable_masks(net, stage)
+    group = None if stage is None else stage - 1  # only its channels carry gradients (DynNet.forward)
     tensors = dict(list(net.named_parameters()) + list(net.named_buffers()))
     frozen = {n: tensors[n].detach().clone() for n in masks}
     params = [p for n, p in net.named_parameters() if n not in masks or masks[n].any()]
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay else torch.optim.Adam(params, lr=lr)
     steps = epochs * (len(train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
     x_all = torch.from_numpy(train.images)
@@ -159,15 +177,18 @@ def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
         for s in range(len(train) // batch):
             idx = perm[s * batch:(s + 1) * batch]
             x = image_to_float(x_all[idx], INPUT_SHIFT)
-            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            if flip:
+                mirror = torch.from_numpy(rng.random(len(idx)) < 0.5)
+                x = torch.where(mirror[:, None, None, None], x.flip(3), x)
+            if shift:
+                x = shift_images(x, shift, rng)
             y = y_all[idx]
             labelled, distilled = plan(plan_rng)
-            outs = [net(x, p) for p in labelled]
-            loss = sum(F.cross_entropy(o, y) for o in outs) / len(outs)
+            outs = [net(x, p, train_group=group) for p in labelled]
+            loss = sum(F.cross_entropy(o, y, label_smoothing=smoothing) for o in outs) / len(outs)
             if distilled:
                 teacher = outs[0].detach()
-                loss = loss + sum(_soft_ce(net(x, p), teacher) for p in distilled)
+                loss = loss + sum(_soft_ce(net(x, p, train_group=group), teacher) for p in distilled)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -207,7 +228,7 @@ def run_scheme(args) -> dict:
     if args.native_kernels:  # after the checks (they use no torch), before any tensor operation
         torch.set_num_threads(args.threads)
     else:
-        kernels.pin()
+        kernels.pin(args.threads)
     # Everything is written into a scratch folder that only moves into --out when complete.
     final = Path(args.out)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +247,8 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     G, n = cfg.groups, len(cfg.convs)
     report = dict(scheme=args.scheme, subnets=args.subnets if args.scheme == "incremental" else None,
                   head=cfg.head, epochs=args.epochs, seed=args.seed, lr=args.lr, batch=args.batch,
-                  train_images=len(train), val_images=len(val), test_images=len(test),
+                  shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip,
+                  stages=args.stages, train_images=len(train), val_images=len(val), test_images=len(test),
                   kernels=kernels.describe(), profiles={})
     t0 = time.time()
     if args.scheme == "independent":
@@ -235,20 +257,21 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     torch.manual_seed(args.seed)
     net = DynNet(cfg)
     if args.scheme == "incremental":
-        for k in range(1, G + 1):
-            train_net(net, train, args.epochs, subnet_plan(args.subnets, G, n, k), k, args.lr, args.batch,
-                      args.seed + k, f"stage {k}/{G}")
+        for k in range(1, (args.stages or G) + 1):
+            train_net(net, train, _epochs(args, k), subnet_plan(args.subnets, G, n, k), k, args.lr, args.batch,
+                      args.seed + k, f"stage {k}/{G}", **_recipe(args))
             print(f"  stage {k}/{G}: float val acc at width {k}/{G} = {float_accuracy(net, val, (k,) * n):.4f}",
                   flush=True)
     else:
-        train_net(net, train, args.epochs, fixed([(k,) * n for k in range(1, G + 1)]), None, args.lr,
-                  args.batch, args.seed, "joint")
+        train_net(net, train, _epochs(args, G), fixed([(k,) * n for k in range(1, G + 1)]), None, args.lr,
+                  args.batch, args.seed, "joint", **_recipe(args))
     report["train_seconds"] = round(time.time() - t0, 1)
     save_float(out / "float.npz", net)
     ex = export(net, calib, out / "export.npz", extra_meta=dict(scheme=args.scheme, subnets=report["subnets"],
                                                                 seed=args.seed, validation=_validation(args)))
     for p in profiles.useful(G, n):
-        report["profiles"][profiles.key(p)] = _accuracy(net, ex, p, p, val, test)
+        if max(p) <= (args.stages or G):
+            report["profiles"][profiles.key(p)] = _accuracy(net, ex, p, p, val, test)
     report["export_bytes"] = (out / "export.npz").stat().st_size
     report["param_bytes"] = {profiles.key(p): ex.param_bytes(p) for p in profiles.useful(G, n)}
     # the measured accuracy of every useful profile, in the export itself
@@ -260,6 +283,16 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
               f"{DEFAULT_EXPORT}{' bit for bit' if same else ': ' + _why_different(args)}")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _recipe(args) -> dict:
+    return dict(shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip)
+
+
+def _epochs(args, k: int) -> int:
+    """Epochs of stage ``k`` (incremental), of a network whose widest layer has ``k`` groups
+    (independent: the same budget as the stage that trains that width), or of the joint run."""
+    return args.epochs[min(k, len(args.epochs)) - 1]
 
 
 def _validation(args) -> dict:
@@ -284,8 +317,8 @@ def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict
         t0 = time.time()
         torch.manual_seed(args.seed + i + 1)
         net = DynNet(cfg.dense(p))
-        train_net(net, train, args.epochs, fixed([(1,) * n]), None, args.lr, args.batch, args.seed + i + 1,
-                  f"profile {profiles.key(p)}")
+        train_net(net, train, _epochs(args, max(p)), fixed([(1,) * n]), None, args.lr, args.batch,
+                  args.seed + i + 1, f"profile {profiles.key(p)}", **_recipe(args))
         k = profiles.key(p)
         report["train_seconds"][k] = round(time.time() - t0, 1)
         name = f"export_{k.replace(',', '-')}.npz"
@@ -301,8 +334,9 @@ def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict
 def _why_different(args) -> str:
     """Why a run's export can differ from the shipped one, as far as the run can tell."""
     defaults = parser().parse_args(["--out", "x"])
-    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed",
-                                                    "val_size", "calib_images", "limit", "native_kernels")
+    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", "shift",
+                                                    "smoothing", "weight_decay", "flip", "val_size",
+                                                    "calib_images", "limit", "native_kernels", "threads", "stages")
                if getattr(args, k) != getattr(defaults, k)]
     if args.subnets not in (None, SUBNETS_DEFAULT):
         changed.append("--subnets")
@@ -313,6 +347,13 @@ def _why_different(args) -> str:
     k = kernels.describe()
     return (f"same arguments, data and pinned kernels as `make train`: compare this run's torch {k['torch']} and "
             f"numpy {k['numpy']} with the versions docs/training.md (Reproducing) names")
+
+
+def _epoch_list(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N or N,N,.. (epochs per stage)") from None
 
 
 def parser() -> OneLineParser:
@@ -326,7 +367,14 @@ def parser() -> OneLineParser:
                          "default: the uniform widths)")
     ap.add_argument("--head", choices=("per_width", "shared"), default="per_width",
                     help="classifier: one per width (default) or one shared, sliced by width")
-    ap.add_argument("--epochs", type=int, default=4, help="epochs per stage (incremental) or per network")
+    ap.add_argument("--epochs", type=_epoch_list, default=EPOCHS, metavar="N[,N..]",
+                    help="epochs per stage (incremental; one number, or one per stage), per network (independent: "
+                         "the width's stage's) or in all (joint: the last); default " + ",".join(map(str, EPOCHS)))
+    ap.add_argument("--shift", type=int, default=SHIFT, help="random translation of each image by up to N pixels")
+    ap.add_argument("--smoothing", type=float, default=SMOOTHING, help="label smoothing of the cross-entropy")
+    ap.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="decoupled weight decay (AdamW)")
+    ap.add_argument("--flip", action="store_true",
+                    help="random horizontal flips (off in the shipped recipe: Fashion-MNIST's shoes all face one way)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
@@ -337,7 +385,11 @@ def parser() -> OneLineParser:
                     help="PyTorch's fastest kernels for this processor and --threads threads: faster, but another "
                          "processor trains a slightly different network (default: pinned, one thread; "
                          "model/kernels.py)")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads with --native-kernels (default 2)")
+    ap.add_argument("--threads", type=int, default=kernels.THREADS,
+                    help=f"CPU threads (default {kernels.THREADS}; the pinned kernels' bits depend on it)")
+    ap.add_argument("--stages", type=int, default=None, metavar="K",
+                    help="incremental: train stages 1..K only (a probe of the narrow widths; profiles above K "
+                         "are not reported)")
     ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default: Fashion-MNIST)")
     ap.add_argument("--out", required=True, help="output folder (export.npz, float.npz, report.json)")
     ap.add_argument("--expect-shipped", action="store_true",
@@ -349,12 +401,16 @@ def parser() -> OneLineParser:
 def main(argv=None) -> int:
     ap = parser()
     args = ap.parse_args(argv)
-    if min(args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 \
-            or not 0 < args.lr < math.inf or args.limit < 0:
+    if min(*args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 \
+            or not 0 < args.lr < math.inf or args.limit < 0 or args.shift < 0 \
+            or not 0 <= args.smoothing < 1 or not 0 <= args.weight_decay < math.inf:
         ap.error("--epochs, --batch, --threads, --calib-images and --val-size must be >= 1, "
-                 "--limit >= 0 and --lr a finite number > 0")
-    if args.threads != 2 and not args.native_kernels:
-        ap.error(f"--threads goes with --native-kernels (the pinned kernels run on {kernels.THREADS} thread)")
+                 "--limit and --shift >= 0, --lr a finite number > 0, --smoothing in [0, 1) "
+                 "and --weight-decay >= 0")
+    if len(args.epochs) not in (1, REFERENCE.groups):
+        ap.error(f"--epochs takes one number or one per stage ({REFERENCE.groups}), got {len(args.epochs)}")
+    if args.stages is not None and not (args.scheme == "incremental" and 1 <= args.stages <= REFERENCE.groups):
+        ap.error(f"--stages goes with --scheme incremental and takes 1..{REFERENCE.groups}")
     if args.profile and args.scheme != "independent":
         ap.error("--profile trains profiles alone: it goes with --scheme independent")
     if args.subnets and args.scheme != "incremental":

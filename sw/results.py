@@ -5,6 +5,7 @@ the exact model backend and the golden model and writes
   the 8x8 array, network totals on every array size, the dynamic range, the runtime manager
   and its baselines on the shipped traces;
 * ``docs/registers.md``: the register map (``hw.contract.regmap``);
+* ``docs/training.md``'s result blocks: the training record (``model/ref/runs.json``, model.runs);
 * the README's result blocks (between ``<!-- results:NAME:begin -->`` and ``... :end -->``);
 * ``docs/plots/*.png``.
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from hw.contract.params import ArrayConfig
 from hw.contract.program import build_program
 from hw.contract.regmap import markdown as regmap_markdown
-from model import golden, profiles
+from model import golden, profiles, runs as training
 from model.data import DatasetError, load_split
 from model.export import DEFAULT_EXPORT, ExportError, load_export
 from model.outputs import Outputs
@@ -78,7 +79,8 @@ def collect(export, test) -> dict:
             full = rep.build(_only(session, every), program, export, acfg, OPPS["nominal"], logits,
                              {k: (v[1], 0) for k, v in acc.items()}, "model")
             fronts[text] = pareto.document(full, acc, "export metadata")
-    return dict(meta=export.meta, reports=reports, fronts=fronts, runtime=runtime_docs(export, test, every))
+    return dict(meta=export.meta, reports=reports, fronts=fronts, runtime=runtime_docs(export, test, every),
+                runs=training.load_record())
 
 
 def runtime_docs(export, test, every) -> dict:
@@ -244,7 +246,15 @@ def dynrange_text(data) -> str:
                    for name, r in d.items())
 
 
-BLOCKS = {"accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
+def training_table(data) -> str:
+    return training.record_table(data["runs"]) if data["runs"] else "(no training record)\n"
+
+
+def recipe_table(data) -> str:
+    return training.record_table(data["runs"], training.HEADLINE) if data["runs"] else "(no training record)\n"
+
+
+BLOCKS = {"training": training_table, "recipe": recipe_table, "accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
           "range": range_text, "pareto": pareto_table, "versus": versus_table, "runtime": runtime_table,
           "manager": manager_table, "dynrange": dynrange_text}
 
@@ -388,10 +398,12 @@ AXI4-Lite slave's decoder, the host driver and the testbenches all read the same
 """
 
 
-def outputs(data, readme: str) -> dict[Path, str]:
-    """Every generated text file, path -> content."""
+def outputs(data, readme: str, training_md: str) -> dict[Path, str]:
+    """Every generated text file, path -> content (``readme`` and ``training_md``: the current
+    README.md and docs/training.md, whose result blocks are regenerated)."""
     return {DOCS / "results.md": results_md(data),
             DOCS / "registers.md": REGISTERS_HEAD + regmap_markdown(ArrayConfig()),
+            DOCS / "training.md": replace_blocks(training_md, data, "docs/training.md"),
             REPO / "README.md": replace_blocks(readme, data)}
 
 
@@ -404,12 +416,15 @@ def main(argv=None) -> int:
         export = load_export(DEFAULT_EXPORT)
         test = load_split("test")
         readme = (REPO / "README.md").read_text()
+        training_md = (DOCS / "training.md").read_text()
         _blocks(readme, "README.md")  # a broken marker is found before the work
+        _blocks(training_md, "docs/training.md")
+        training.load_record()
     except (ExportError, DatasetError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     data = collect(export, test)
-    files = outputs(data, readme)
+    files = outputs(data, readme, training_md)
     stale = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
     if args.check:
         for p in stale:

@@ -18,7 +18,7 @@ def data():
 
 
 def test_generated_docs_are_current(data):
-    files = results.outputs(data, (REPO / "README.md").read_text())
+    files = results.outputs(data, (REPO / "README.md").read_text(), (REPO / "docs/training.md").read_text())
     for path, text in files.items():
         assert path.read_text() == text, f"{path.relative_to(REPO)} is stale: run `make report`"
 

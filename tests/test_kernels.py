@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from model import kernels
+
 SCRIPT = r"""
 import hashlib
 import numpy as np
@@ -38,13 +40,13 @@ def _run(env: dict, subprocess_env: dict) -> str:
 @pytest.fixture(scope="module")
 def reference(subprocess_env, fmnist_dir) -> str:
     out = _run({}, subprocess_env)
-    assert out.startswith("DEFAULT 1 "), out
+    assert out.startswith(f"DEFAULT {kernels.THREADS} "), out
     return out
 
 
 @pytest.mark.parametrize("env", [{"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
                                  {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
-                                 {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "MKL_CBWR": "AUTO"}],
-                         ids=["mkl-sse4.2", "avx2", "threads-2"])
+                                 {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "3", "MKL_CBWR": "AUTO"}],
+                         ids=["mkl-sse4.2", "avx2", "threads"])
 def test_pinned_training_ignores_instruction_sets_and_thread_settings(env, reference, subprocess_env):
     assert _run(env, subprocess_env) == reference, env

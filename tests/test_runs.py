@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 
 def _report(folder, subnets, seed, acc, seconds):
@@ -39,6 +40,52 @@ def test_seeds_table(tmp_path, capsys):
     assert lines[2] == "| **1,1** | 81.00 ± 1.00 | 85.00 ± 0.00 |"
     assert lines[3] == "| 1,2 | 70.50 ± 0.50 | 60.00 ± 0.00 |"
     assert lines[4] == "| training time (s) | 200 | 50 |"
+
+
+def _full_report(folder, label_seed, acc, seconds, **recipe):
+    folder.mkdir()
+    profiles = {k: dict(float_test=f, int8_test=i, float_val=f - 0.01, int8_val=i - 0.01) for k, (f, i) in acc.items()}
+    (folder / "report.json").write_text(json.dumps(dict(
+        scheme="incremental", subnets="sandwich", seed=label_seed, epochs=[4], lr=3e-3, batch=128, **recipe,
+        kernels=dict(threads=2), profiles=profiles, train_seconds=seconds)))
+    return str(folder)
+
+
+def test_record_and_its_table(tmp_path, capsys):
+    """--record adds runs under a label (a rerun of a label's seed replaces it) and the table is
+    each label's mean ± half spread per uniform width, the worst int8 - float, the mean time."""
+    from model import runs
+    path = tmp_path / "runs.json"
+    a = _full_report(tmp_path / "a", 0, {"1,1": (0.80, 0.79), "1,2": (0.5, 0.5), "2,2": (0.90, 0.905)}, 100.4)
+    b = _full_report(tmp_path / "b", 1, {"1,1": (0.82, 0.83), "1,2": (0.5, 0.5), "2,2": (0.91, 0.90)}, 300.0)
+    c = _full_report(tmp_path / "c", 0, {"1,1": (0.70, 0.70)}, 20.0, flip=True)
+    runs.record("new", [a, b], path)
+    runs.record("probe", [c], path)
+    rows = runs.record("new", [b], path)  # seed 1 again: replaced, not added
+    assert [(r["label"], r["seed"]) for r in rows] == [("new", 0), ("probe", 0), ("new", 1)]
+    assert rows[0]["profiles"]["1,1"] == [0.80, 0.79, 0.79, 0.78] and rows[0]["train_seconds"] == 100
+    assert rows[1]["flip"] is True and rows[0]["threads"] == 2
+    lines = runs.record_table(runs.load_record(path)).splitlines()
+    assert lines[0] == ("| recipe | scheme | seeds | width 1/2 | width 2/2 | int8 - float (worst) "
+                        "| training time (s) |")
+    assert lines[2] == "| new | sandwich | 2 | 81.00 ± 2.00 | 90.25 ± 0.25 | -1.00 | 200 |"
+    assert lines[3] == "| probe | sandwich | 1 | 70.00 ± 0.00 | – | +0.00 | 20 |"
+    assert runs.record_table(rows, ["probe"]).splitlines()[2].startswith("| probe |")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="not a training record"):
+        runs.load_record(bad)
+
+
+def test_shipped_record_holds_the_shipped_export():
+    """The record's run of the shipped recipe at the shipped seed is the shipped export: the same
+    accuracy of every profile as the export's own metadata (written by the same run)."""
+    from model import runs
+    from model.export import load_export
+    meta = load_export().meta
+    rows = [r for r in runs.load_record() if r["label"] == runs.SHIPPED and r["seed"] == meta["seed"]]
+    assert len(rows) == 1, f"model/ref/runs.json has no {runs.SHIPPED!r} run of seed {meta['seed']}"
+    assert rows[0]["profiles"] == {k: [round(v[f], 4) for f in runs.FIELDS] for k, v in meta["accuracy"].items()}
 
 
 def test_reestimated_statistics_are_the_batch_statistics(torch1, tmp_path):

@@ -193,3 +193,64 @@ def test_sandwich_plan_draws_within_the_stage():
         single = subnet_plan("single-path", 4, 3, t)
         drawn = {single(rng)[0][0] for _ in range(400)}
         assert drawn == set(members)
+
+
+def test_trained_group_forward_equals_the_plain_one(torch1):
+    """DynNet.forward(train_group=t-1), which computes the frozen groups without autograd, gives
+    every profile of stage t the same logits, BatchNorm statistics and trained-group gradients
+    as the plain forward (one tensor per layer, autograd everywhere)."""
+    torch = torch1
+    import torch.nn.functional as F
+
+    from model import profiles
+    from model.config import REFERENCE
+    from model.net import DynNet
+    torch.manual_seed(SEED)
+    net = DynNet(REFERENCE).train()
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    G, n = REFERENCE.groups, len(REFERENCE.convs)
+
+    def run(p, group):
+        start = {k: v.clone() for k, v in net.state_dict().items()}
+        net.zero_grad()
+        logits = net(x, p, train_group=group)
+        F.cross_entropy(logits, y).backward()
+        grads = {k: q.grad.clone() for k, q in net.named_parameters() if q.grad is not None}
+        state = {k: v.clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(start)
+        return logits.detach(), grads, state
+
+    for t in range(1, G + 1):
+        for bn in net.bns:
+            gs = bn.frozen.numel() // G
+            bn.frozen[:] = torch.arange(bn.frozen.numel()) < (t - 1) * gs
+        for p in profiles.stage(G, n, t):
+            plain, split = run(p, None), run(p, t - 1)
+            assert torch.equal(plain[0], split[0]), (t, p)
+            assert all(torch.equal(plain[2][k], split[2][k]) for k in plain[2]), (t, p)
+            for name, g in plain[1].items():
+                if name.startswith(("weights.", "bns.")):
+                    gs = g.shape[0] // G
+                    g, s = g[(t - 1) * gs:t * gs], split[1][name][(t - 1) * gs:t * gs]
+                elif int(name.split(".")[1]) == t - 1:
+                    s = split[1][name]
+                else:
+                    continue
+                assert torch.equal(g, s), (t, p, name)
+
+
+def test_shift_images_moves_each_image_by_its_offset(torch1):
+    torch = torch1
+    from model.train import shift_images
+    x = torch.arange(2 * 5 * 6, dtype=torch.float32).reshape(2, 1, 5, 6) + 1
+    rng = np.random.default_rng(3)
+    d = np.random.default_rng(3).integers(-2, 3, size=(2, 2))
+    out = shift_images(x, 2, rng).numpy()
+    for i, (dy, dx) in enumerate(d):
+        want = np.zeros((5, 6), np.float32)
+        src = x[i, 0].numpy()
+        for r in range(5):
+            for c in range(6):
+                if 0 <= r - dy < 5 and 0 <= c - dx < 6:
+                    want[r, c] = src[r - dy, c - dx]
+        assert np.array_equal(out[i, 0], want), (i, dy, dx)
