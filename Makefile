@@ -15,7 +15,7 @@ help:
 	@echo "make install  - apt packages (when root/sudo), .venv, pip install -e ."
 	@echo "make sweep    - the shipped network at every width: cycles, energy, accuracy (sw/host.py)"
 	@echo "make test     - the fast test suite (CI)"
-	@echo "make report   - regenerate docs/results.md, docs/registers.md, docs/plots and the README's tables"
+	@echo "make report   - regenerate docs/results.md, docs/registers.md, docs/plots, docs/training.md's and the README's tables"
 	@echo "make train    - train the shipped recipe into build/train/; fails unless it reproduces the shipped export"
 	@echo "make sim      - cocotb RTL testbenches on Verilator and Icarus (SIM=verilator|icarus|both)"
 	@echo "make campaign - 10,000 random layers on the native RTL backend, then 500 through cocotb (8x8)"

@@ -115,17 +115,17 @@ def _uniform_keys(rows: list[dict]) -> list[str]:
 
 def record_table(rows: list[dict], labels: list[str] | None = None) -> str:
     """Per label (in the record's order, or ``labels``'): int8 test accuracy at every uniform
-    width as mean ± half the spread over its seeds, the worst int8 - float difference, and the
-    mean training time."""
+    width as mean ± half the spread over its seeds, the worst int8 - float difference, the mean
+    training time and the runs' thread counts."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["label"], []).append(r)
     keys = _uniform_keys(rows)
     G = len(keys)
     out = ["| recipe | scheme | seeds | " + " | ".join(f"width {int(k.split(',')[0])}/{G}" for k in keys)
-           + " | int8 - float (worst) | training time (s) |",
-           "| --- | --- | ---: |" + " ---: |" * (len(keys) + 2)]
-    for label in labels or groups:
+           + " | int8 - float (worst) | training time (s) | threads |",
+           "| --- | --- | ---: |" + " ---: |" * (len(keys) + 3)]
+    for label in [g for g in labels or groups if g in groups]:
         rs = groups[label]
         cells = []
         for k in keys:
@@ -134,7 +134,24 @@ def record_table(rows: list[dict], labels: list[str] | None = None) -> str:
         gap = min(100 * (r["profiles"][k][1] - r["profiles"][k][0]) for r in rs for k in keys if k in r["profiles"])
         scheme = rs[0].get("subnets") or rs[0]["scheme"]
         secs = sum(r["train_seconds"] for r in rs) / len(rs)
-        out.append(f"| {label} | {scheme} | {len(rs)} | " + " | ".join(cells) + f" | {gap:+.2f} | {secs:,.0f} |")
+        threads = "/".join(sorted({str(r["threads"]) for r in rs}))
+        out.append(f"| {label} | {scheme} | {len(rs)} | " + " | ".join(cells) + f" | {gap:+.2f} | {secs:,.0f} "
+                   f"| {threads} |")
+    return "\n".join(out) + "\n"
+
+
+def record_profiles_table(rows: list[dict], label: str) -> str:
+    """Every profile of ``label``'s runs: int8 test and validation accuracy, mean ± half the
+    spread over the seeds, and float test accuracy's mean."""
+    rs = [r for r in rows if r["label"] == label]
+    if not rs:
+        return f"(no {label!r} runs in the record)\n"
+    out = [f"| profile | int8 test ({len(rs)} seeds) | int8 validation | float test |", "| --- | ---: | ---: | ---: |"]
+    for k in rs[0]["profiles"]:
+        cols = [[100 * r["profiles"][k][f] for r in rs] for f in (1, 3, 0)]
+        cells = [f"{sum(c) / len(c):.2f} ± {(max(c) - min(c)) / 2:.2f}" for c in cols[:2]]
+        bold = "**" if len(set(k.split(","))) == 1 else ""
+        out.append(f"| {bold}{k}{bold} | " + " | ".join(cells) + f" | {sum(cols[2]) / len(cols[2]):.2f} |")
     return "\n".join(out) + "\n"
 
 

@@ -257,11 +257,14 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     torch.manual_seed(args.seed)
     net = DynNet(cfg)
     if args.scheme == "incremental":
+        report["stage_seconds"] = []
         for k in range(1, (args.stages or G) + 1):
+            t_stage = time.time()
             train_net(net, train, _epochs(args, k), subnet_plan(args.subnets, G, n, k), k, args.lr, args.batch,
                       args.seed + k, f"stage {k}/{G}", **_recipe(args))
-            print(f"  stage {k}/{G}: float val acc at width {k}/{G} = {float_accuracy(net, val, (k,) * n):.4f}",
-                  flush=True)
+            report["stage_seconds"].append(round(time.time() - t_stage, 1))
+            print(f"  stage {k}/{G}: float val acc at width {k}/{G} = {float_accuracy(net, val, (k,) * n):.4f} "
+                  f"({report['stage_seconds'][-1]:.0f} s)", flush=True)
     else:
         train_net(net, train, _epochs(args, G), fixed([(k,) * n for k in range(1, G + 1)]), None, args.lr,
                   args.batch, args.seed, "joint", **_recipe(args))

@@ -254,7 +254,11 @@ def recipe_table(data) -> str:
     return training.record_table(data["runs"], training.HEADLINE) if data["runs"] else "(no training record)\n"
 
 
-BLOCKS = {"training": training_table, "recipe": recipe_table, "accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
+def shipped_profiles_table(data) -> str:
+    return training.record_profiles_table(data["runs"], training.SHIPPED)
+
+
+BLOCKS = {"training": training_table, "shipped_profiles": shipped_profiles_table, "recipe": recipe_table, "accuracy": accuracy_table, "totals": totals_table, "layers": layers_table, "arrays": arrays_table,
           "range": range_text, "pareto": pareto_table, "versus": versus_table, "runtime": runtime_table,
           "manager": manager_table, "dynrange": dynrange_text}
 

@@ -67,10 +67,14 @@ def test_record_and_its_table(tmp_path, capsys):
     assert rows[1]["flip"] is True and rows[0]["threads"] == 2
     lines = runs.record_table(runs.load_record(path)).splitlines()
     assert lines[0] == ("| recipe | scheme | seeds | width 1/2 | width 2/2 | int8 - float (worst) "
-                        "| training time (s) |")
-    assert lines[2] == "| new | sandwich | 2 | 81.00 ± 2.00 | 90.25 ± 0.25 | -1.00 | 200 |"
-    assert lines[3] == "| probe | sandwich | 1 | 70.00 ± 0.00 | – | +0.00 | 20 |"
+                        "| training time (s) | threads |")
+    assert lines[2] == "| new | sandwich | 2 | 81.00 ± 2.00 | 90.25 ± 0.25 | -1.00 | 200 | 2 |"
+    assert lines[3] == "| probe | sandwich | 1 | 70.00 ± 0.00 | – | +0.00 | 20 | 2 |"
     assert runs.record_table(rows, ["probe"]).splitlines()[2].startswith("| probe |")
+    prof = runs.record_profiles_table(rows, "new").splitlines()
+    assert prof[0] == "| profile | int8 test (2 seeds) | int8 validation | float test |"
+    assert prof[2] == "| **1,1** | 81.00 ± 2.00 | 80.00 ± 2.00 | 81.00 |"
+    assert prof[3] == "| 1,2 | 50.00 ± 0.00 | 49.00 ± 0.00 | 50.00 |"
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(ValueError, match="not a training record"):
