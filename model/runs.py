@@ -32,6 +32,11 @@ def _load(folder: str) -> dict:
         raise ValueError(f"{path}: not a model.train report ({e})") from None
 
 
+def _mean_spread(values: list[float]) -> str:
+    """``mean ± half the spread`` (max - min) of ``values``."""
+    return f"{sum(values) / len(values):.2f} ± {(max(values) - min(values)) / 2:.2f}"
+
+
 def _name(r: dict) -> str:
     return f"{r.get('subnets') or r['scheme']}, seed {r['seed']}"
 
@@ -67,8 +72,7 @@ def seeds_table(runs: list[dict]) -> str:
     for k in keys:
         cells = []
         for rs in schemes.values():
-            acc = [100 * r["profiles"][k]["int8_test"] for r in rs]
-            cells.append(f"{sum(acc) / len(acc):.2f} ± {(max(acc) - min(acc)) / 2:.2f}")
+            cells.append(_mean_spread([100 * r["profiles"][k]["int8_test"] for r in rs]))
         bold = "**" if len(set(k.split(","))) == 1 else ""
         out.append(f"| {bold}{k}{bold} | " + " | ".join(cells) + " |")
     out.append("| training time (s) | " + " | ".join(
@@ -130,7 +134,7 @@ def record_table(rows: list[dict], labels: list[str] | None = None) -> str:
         cells = []
         for k in keys:
             acc = [100 * r["profiles"][k][1] for r in rs if k in r["profiles"]]
-            cells.append(f"{sum(acc) / len(acc):.2f} ± {(max(acc) - min(acc)) / 2:.2f}" if acc else "–")
+            cells.append(_mean_spread(acc) if acc else "–")
         gap = min(100 * (r["profiles"][k][1] - r["profiles"][k][0]) for r in rs for k in keys if k in r["profiles"])
         scheme = rs[0].get("subnets") or rs[0]["scheme"]
         secs = sum(r["train_seconds"] for r in rs) / len(rs)
@@ -149,7 +153,7 @@ def record_profiles_table(rows: list[dict], label: str) -> str:
     out = [f"| profile | int8 test ({len(rs)} seeds) | int8 validation | float test |", "| --- | ---: | ---: | ---: |"]
     for k in rs[0]["profiles"]:
         cols = [[100 * r["profiles"][k][f] for r in rs] for f in (1, 3, 0)]
-        cells = [f"{sum(c) / len(c):.2f} ± {(max(c) - min(c)) / 2:.2f}" for c in cols[:2]]
+        cells = [_mean_spread(c) for c in cols[:2]]
         bold = "**" if len(set(k.split(","))) == 1 else ""
         out.append(f"| {bold}{k}{bold} | " + " | ".join(cells) + f" | {sum(cols[2]) / len(cols[2]):.2f} |")
     return "\n".join(out) + "\n"
