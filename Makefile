@@ -59,8 +59,9 @@ report: install
 # (pinned CPU kernels on 2 threads, model/kernels.py) or exits 1. Its two threads spin between
 # operations (ACTIVE): sleeping after each one (PASSIVE) makes the small operations of the
 # narrow stages slower on 2 threads than on one. The wait policy does not change the bits.
+TRAIN_WAIT_POLICY ?= ACTIVE
 train: install
-	OMP_WAIT_POLICY=ACTIVE $(BIN)/python -m model.train --expect-shipped --out build/train
+	OMP_WAIT_POLICY=$(TRAIN_WAIT_POLICY) $(BIN)/python -m model.train --expect-shipped --out build/train
 
 ARRAY ?= 8x8
 verilog: install
