@@ -165,7 +165,8 @@ def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
     tensors = dict(list(net.named_parameters()) + list(net.named_buffers()))
     frozen = {n: tensors[n].detach().clone() for n in masks}
     params = [p for n, p in net.named_parameters() if n not in masks or masks[n].any()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay else torch.optim.Adam(params, lr=lr)
+    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay
+           else torch.optim.Adam(params, lr=lr))
     steps = epochs * (len(train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
     x_all = torch.from_numpy(train.images)
@@ -247,9 +248,8 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     G, n = cfg.groups, len(cfg.convs)
     report = dict(scheme=args.scheme, subnets=args.subnets if args.scheme == "incremental" else None,
                   head=cfg.head, epochs=args.epochs, seed=args.seed, lr=args.lr, batch=args.batch,
-                  shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip,
-                  stages=args.stages, train_images=len(train), val_images=len(val), test_images=len(test),
-                  kernels=kernels.describe(), profiles={})
+                  **_recipe(args), stages=args.stages, train_images=len(train), val_images=len(val),
+                  test_images=len(test), kernels=kernels.describe(), profiles={})
     t0 = time.time()
     if args.scheme == "independent":
         _run_independent(args, cfg, train, val, test, calib, out, report)
@@ -289,6 +289,7 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
 
 
 def _recipe(args) -> dict:
+    """train_net's recipe arguments, named as the command line's (and the report's) fields."""
     return dict(shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip)
 
 
@@ -337,9 +338,9 @@ def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict
 def _why_different(args) -> str:
     """Why a run's export can differ from the shipped one, as far as the run can tell."""
     defaults = parser().parse_args(["--out", "x"])
-    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", "shift",
-                                                    "smoothing", "weight_decay", "flip", "val_size",
-                                                    "calib_images", "limit", "native_kernels", "threads", "stages")
+    changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", *_recipe(args),
+                                                    "val_size", "calib_images", "limit", "native_kernels",
+                                                    "threads", "stages")
                if getattr(args, k) != getattr(defaults, k)]
     if args.subnets not in (None, SUBNETS_DEFAULT):
         changed.append("--subnets")
@@ -386,7 +387,7 @@ def parser() -> OneLineParser:
     ap.add_argument("--limit", type=int, default=0, help="train on the first N training images only (smoke runs)")
     ap.add_argument("--native-kernels", action="store_true",
                     help="PyTorch's fastest kernels for this processor and --threads threads: faster, but another "
-                         "processor trains a slightly different network (default: pinned, one thread; "
+                         "processor trains a slightly different network (default: pinned, on --threads threads; "
                          "model/kernels.py)")
     ap.add_argument("--threads", type=int, default=kernels.THREADS,
                     help=f"CPU threads (default {kernels.THREADS}; the pinned kernels' bits depend on it)")
