@@ -178,14 +178,18 @@ def _layer_nhwc(x: np.ndarray, layer, cout: int) -> np.ndarray:
     return requantize(acc, layer.M[:cout], layer.S[:cout], layer.relu)
 
 
-def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int = 250,
-        keep_acts: bool = True) -> GoldenResult:
-    """Integer inference of ``images`` (uint8, (N, C, H, W)) at a width or per-layer groups."""
-    groups = resolve_groups(export, width, groups)
+def _check_images(export: Export, images: np.ndarray) -> None:
     first = export.convs[0]
     if images.ndim != 4 or images.shape[1:] != (first.in_channels, first.in_size, first.in_size):
         raise ValueError(f"images must be (N, {first.in_channels}, {first.in_size}, {first.in_size}), "
                          f"got {images.shape}")
+
+
+def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int = 250,
+        keep_acts: bool = True) -> GoldenResult:
+    """Integer inference of ``images`` (uint8, (N, C, H, W)) at a width or per-layer groups."""
+    groups = resolve_groups(export, width, groups)
+    _check_images(export, images)
     acts = [[] for _ in export.convs]
     logits = []
     for start in range(0, len(images), batch):
@@ -198,6 +202,26 @@ def run(export: Export, images: np.ndarray, width=None, groups=None, batch: int 
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros((0,), np.int8)  # noqa: E731
     return GoldenResult(groups=groups, acts=[cat(a) for a in acts] if keep_acts else [],
                         logits=np.concatenate(logits).astype(np.int32))
+
+
+def accuracies(export: Export, images: np.ndarray, labels: np.ndarray, profiles) -> dict[tuple[int, ...], float]:
+    """``accuracy`` at each per-layer profile of ``profiles``, every layer output shared by the
+    profiles that agree up to that layer computed once (what ``run`` computes, in less time)."""
+    profiles = [resolve_groups(export, groups=p) for p in profiles]
+    _check_images(export, images)
+    correct = dict.fromkeys(profiles, 0)
+    for start in range(0, len(images), 250):
+        x0 = quantize_input(images[start:start + 250], export.input_shift).transpose(0, 2, 3, 1)
+        memo = {}
+        for p in profiles:
+            x = x0
+            for i, (layer, _, cout) in enumerate(export.layers(p)):
+                key = p[:i + 1] if i < len(p) else p + (0,)  # a layer's output depends on the counts so far
+                if key not in memo:
+                    memo[key] = _layer_nhwc(x, layer, cout)
+                x = memo[key]
+            correct[p] += int((x.reshape(len(x), -1).argmax(axis=1) == labels[start:start + 250]).sum())
+    return {p: correct[p] / len(images) for p in profiles}
 
 
 def accuracy(export: Export, images: np.ndarray, labels: np.ndarray, width=None, groups=None) -> float:

@@ -83,9 +83,12 @@ def seeds_table(runs: list[dict]) -> str:
 def summary(report: dict, label: str) -> dict:
     """One run as the record keeps it: what it trained, how long, and every profile's accuracy
     (an independent run's widths under their uniform profile key)."""
-    keep = ("scheme", "subnets", "seed", "epochs", "lr", "batch", "shift", "smoothing", "weight_decay", "flip")
+    keep = ("scheme", "subnets", "seed", "epochs", "lr", "batch", "shift", "smoothing", "weight_decay", "flip",
+            "distill", "temperature")
     seconds = report["train_seconds"]
-    return dict(label=label, **{k: report[k] for k in keep if k in report},
+    teacher = report.get("teacher")  # what --distill learnt from: a path, or a dict with its accuracy
+    extra = {"teacher": teacher["source"] if isinstance(teacher, dict) else teacher} if teacher else {}
+    return dict(label=label, **{k: report[k] for k in keep if k in report}, **extra,
                 threads=report["kernels"]["threads"],
                 train_seconds=round(sum(seconds.values()) if isinstance(seconds, dict) else seconds),
                 profiles={k: [round(v[f], 4) for f in FIELDS] for k, v in report["profiles"].items()})

@@ -56,6 +56,8 @@ EPOCHS = [16, 5, 5, 5]
 SHIFT = 0
 SMOOTHING = 0.0
 WEIGHT_DECAY = 0.0
+DISTILL = 0.0  # weight of the teacher's soft targets (0: no teacher)
+TEMPERATURE = 1.0
 SANDWICH_EXTRA = 1  # random profiles per sandwich step besides the widest and the narrowest (US-Nets: 2)
 
 
@@ -131,6 +133,37 @@ def subnet_plan(subnets: str, G: int, n: int, t: int, extra: int = SANDWICH_EXTR
     return plan
 
 
+class Teacher:
+    """A trained network to distil from (``--teacher``). Its outputs on the training images are
+    computed once, unless the images are augmented (then once per step, on the augmented batch)."""
+
+    def __init__(self, net: DynNet, images: np.ndarray, augmented: bool):
+        self.net = net.eval()
+        x = torch.from_numpy(images)
+        self.outputs = None if augmented else torch.cat([self._run(image_to_float(x[s:s + 1000], INPUT_SHIFT))
+                                                         for s in range(0, len(x), 1000)])
+
+    @torch.no_grad()
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, (1,) * len(self.net.cfg.convs))
+
+    def __call__(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits for the training images ``idx``, given as the (augmented) float batch ``x``."""
+        return self.outputs[idx] if self.outputs is not None else self._run(x)
+
+
+def labelled_loss(outs: list[torch.Tensor], y: torch.Tensor, smoothing: float = 0.0,
+                  teacher: torch.Tensor | None = None, distill: float = 0.0, temperature: float = 1.0):
+    """The mean over ``outs`` (logits) of the cross-entropy to the labels ``y`` or, with the
+    ``teacher``'s logits, of (1 - distill) CE + distill T^2 softCE(outs / T, teacher / T)
+    (Hinton et al. 2015: T^2 keeps the soft gradients' scale independent of T)."""
+    loss = sum(F.cross_entropy(o, y, label_smoothing=smoothing) for o in outs) / len(outs)
+    if teacher is None or not distill:
+        return loss
+    soft = sum(_soft_ce(o / temperature, teacher / temperature) for o in outs) / len(outs)
+    return (1 - distill) * loss + distill * temperature ** 2 * soft
+
+
 def _soft_ce(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return -(F.softmax(teacher, 1) * F.log_softmax(logits, 1)).sum(1).mean()
 
@@ -148,11 +181,14 @@ def shift_images(x: torch.Tensor, shift: int, rng) -> torch.Tensor:
 
 def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
               lr: float, batch: int, seed: int, desc: str, shift: int = 0, smoothing: float = 0.0,
-              weight_decay: float = 0.0, flip: bool = False) -> None:
+              weight_decay: float = 0.0, flip: bool = False, distill: float = 0.0,
+              temperature: float = 1.0, teacher: Teacher | None = None) -> None:
     """Adam + one-cycle schedule. ``plan(rng)`` names each step's profiles: the loss is the mean
     cross-entropy over those on the labels plus, for each distilled one, the soft cross-entropy
-    to the first labelled profile's (detached) output. With ``stage`` set, every entry outside
-    that stage's group is restored after each step (frozen exactly)."""
+    to the first labelled profile's (detached) output. With ``teacher`` (a trained network) and
+    ``distill`` = a > 0, each labelled profile's cross-entropy becomes (1 - a) CE + a T^2
+    softCE(at temperature T) to the teacher's output (Hinton et al. 2015). With ``stage`` set,
+    every entry outside that stage's group is restored after each step (frozen exactly)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     plan_rng = np.random.default_rng([seed, 1])  # its own stream: the data order is every plan's
@@ -186,10 +222,11 @@ def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
             y = y_all[idx]
             labelled, distilled = plan(plan_rng)
             outs = [net(x, p, train_group=group) for p in labelled]
-            loss = sum(F.cross_entropy(o, y, label_smoothing=smoothing) for o in outs) / len(outs)
+            taught = teacher(idx, x) if teacher is not None and distill else None
+            loss = labelled_loss(outs, y, smoothing, taught, distill, temperature)
             if distilled:
-                teacher = outs[0].detach()
-                loss = loss + sum(_soft_ce(net(x, p, train_group=group), teacher) for p in distilled)
+                widest = outs[0].detach()
+                loss = loss + sum(_soft_ce(net(x, p, train_group=group), widest) for p in distilled)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -254,6 +291,7 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     if args.scheme == "independent":
         _run_independent(args, cfg, train, val, test, calib, out, report)
         return report
+    teacher, _ = _teacher(args, cfg, train, val, test, out, report)
     torch.manual_seed(args.seed)
     net = DynNet(cfg)
     if args.scheme == "incremental":
@@ -261,20 +299,20 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
         for k in range(1, (args.stages or G) + 1):
             t_stage = time.time()
             train_net(net, train, _epochs(args, k), subnet_plan(args.subnets, G, n, k), k, args.lr, args.batch,
-                      args.seed + k, f"stage {k}/{G}", **_recipe(args))
+                      args.seed + k, f"stage {k}/{G}", **_recipe(args), teacher=teacher)
             report["stage_seconds"].append(round(time.time() - t_stage, 1))
             print(f"  stage {k}/{G}: float val acc at width {k}/{G} = {float_accuracy(net, val, (k,) * n):.4f} "
                   f"({report['stage_seconds'][-1]:.0f} s)", flush=True)
     else:
         train_net(net, train, _epochs(args, G), fixed([(k,) * n for k in range(1, G + 1)]), None, args.lr,
-                  args.batch, args.seed, "joint", **_recipe(args))
+                  args.batch, args.seed, "joint", **_recipe(args), teacher=teacher)
     report["train_seconds"] = round(time.time() - t0, 1)
     save_float(out / "float.npz", net)
     ex = export(net, calib, out / "export.npz", extra_meta=dict(scheme=args.scheme, subnets=report["subnets"],
                                                                 seed=args.seed, validation=_validation(args)))
-    for p in profiles.useful(G, n):
-        if max(p) <= (args.stages or G):
-            report["profiles"][profiles.key(p)] = _accuracy(net, ex, p, p, val, test)
+    done = [p for p in profiles.useful(G, n) if max(p) <= (args.stages or G)]
+    for p, acc in zip(done, _accuracies(net, ex, done, done, val, test)):
+        report["profiles"][profiles.key(p)] = acc
     report["export_bytes"] = (out / "export.npz").stat().st_size
     report["param_bytes"] = {profiles.key(p): ex.param_bytes(p) for p in profiles.useful(G, n)}
     # the measured accuracy of every useful profile, in the export itself
@@ -290,7 +328,8 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
 
 def _recipe(args) -> dict:
     """train_net's recipe arguments, named as the command line's (and the report's) fields."""
-    return dict(shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip)
+    return dict(shift=args.shift, smoothing=args.smoothing, weight_decay=args.weight_decay, flip=args.flip,
+                distill=args.distill, temperature=args.temperature)
 
 
 def _epochs(args, k: int) -> int:
@@ -305,26 +344,64 @@ def _validation(args) -> dict:
 
 
 def _accuracy(net: DynNet, ex, float_groups, int8_groups, val, test) -> dict:
-    return dict(int8_test=golden.accuracy(ex, test.images, test.labels, groups=int8_groups),
-                int8_val=golden.accuracy(ex, val.images, val.labels, groups=int8_groups),
-                float_test=float_accuracy(net, test, float_groups),
-                float_val=float_accuracy(net, val, float_groups))
+    return _accuracies(net, ex, [float_groups], [int8_groups], val, test)[0]
+
+
+def _accuracies(net: DynNet, ex, float_profiles, int8_profiles, val, test) -> list[dict]:
+    """Float and int8 (golden) accuracy on both splits, per (float, int8) profile pair."""
+    int8 = {name: golden.accuracies(ex, split.images, split.labels, int8_profiles)
+            for name, split in (("test", test), ("val", val))}
+    return [dict(int8_test=int8["test"][q], int8_val=int8["val"][q], float_test=float_accuracy(net, test, p),
+                 float_val=float_accuracy(net, val, p)) for p, q in zip(float_profiles, int8_profiles)]
+
+
+def _dense(args, cfg, train, p, i: int, teacher: Teacher | None = None) -> tuple[DynNet, float]:
+    """Profile ``p`` trained alone as a dense network, the ``i``-th of --scheme independent's
+    (seed ``--seed + i + 1``), and its training time in seconds."""
+    t0 = time.time()
+    torch.manual_seed(args.seed + i + 1)
+    net = DynNet(cfg.dense(p))
+    train_net(net, train, _epochs(args, max(p)), fixed([(1,) * len(p)]), None, args.lr, args.batch,
+              args.seed + i + 1, f"profile {profiles.key(p)}", **_recipe(args), teacher=teacher)
+    return net, round(time.time() - t0, 1)
+
+
+def _teacher(args, cfg, train, val, test, out: Path, report: dict) -> tuple[Teacher | None, DynNet | None]:
+    """What ``--distill`` learns from: the network of ``--teacher``, or else the full-width dense
+    network trained first in this run, exactly the independent scheme's (same seed and epochs),
+    saved as teacher_float.npz. Returns the teacher and, when trained here, its network."""
+    if not args.distill:
+        return None, None
+    t0, n = time.time(), len(cfg.convs)
+    if args.teacher:
+        net, trained = load_float(args.teacher), None
+    else:
+        net, _ = _dense(args, cfg, train, (cfg.groups,) * n, cfg.groups - 1)
+        save_float(out / "teacher_float.npz", net)
+        trained = net
+    teacher = Teacher(net, train.images, augmented=args.flip or bool(args.shift))
+    report["teacher"] = dict(source=args.teacher or "trained in this run: teacher_float.npz",
+                             seconds=round(time.time() - t0, 1), float_test=float_accuracy(net, test, (1,) * n),
+                             float_val=float_accuracy(net, val, (1,) * n))
+    return teacher, trained
 
 
 def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict) -> None:
     """Each profile of ``--profile`` (default: the uniform widths) trained alone as its own dense
-    network, exported as export_<profile>.npz (e.g. export_1-2-4.npz)."""
+    network, exported as export_<profile>.npz (e.g. export_1-2-4.npz). With ``--distill`` every
+    profile learns from the teacher; the full-width network trained here as the teacher is
+    itself the full width's result."""
     G, n = cfg.groups, len(cfg.convs)
     todo = args.profile or [(k,) * n for k in range(1, G + 1)]
     report["export_bytes"], report["param_bytes"], report["train_seconds"] = {}, {}, {}
+    teacher, trained = _teacher(args, cfg, train, val, test, out, report)
     for i, p in enumerate(todo):
-        t0 = time.time()
-        torch.manual_seed(args.seed + i + 1)
-        net = DynNet(cfg.dense(p))
-        train_net(net, train, _epochs(args, max(p)), fixed([(1,) * n]), None, args.lr, args.batch,
-                  args.seed + i + 1, f"profile {profiles.key(p)}", **_recipe(args))
+        if trained is not None and p == (G,) * n and i == G - 1:
+            net, seconds = trained, report["teacher"]["seconds"]
+        else:
+            net, seconds = _dense(args, cfg, train, p, i, teacher)
         k = profiles.key(p)
-        report["train_seconds"][k] = round(time.time() - t0, 1)
+        report["train_seconds"][k] = seconds
         name = f"export_{k.replace(',', '-')}.npz"
         save_float(out / name.replace("export", "float"), net)
         ex = export(net, calib, out / name, extra_meta=dict(scheme=args.scheme, seed=args.seed, profile=list(p),
@@ -340,7 +417,7 @@ def _why_different(args) -> str:
     defaults = parser().parse_args(["--out", "x"])
     changed = [f"--{k.replace('_', '-')}" for k in ("scheme", "head", "epochs", "lr", "batch", "seed", *_recipe(args),
                                                     "val_size", "calib_images", "limit", "native_kernels",
-                                                    "threads", "stages")
+                                                    "threads", "stages", "teacher")
                if getattr(args, k) != getattr(defaults, k)]
     if args.subnets not in (None, SUBNETS_DEFAULT):
         changed.append("--subnets")
@@ -351,6 +428,19 @@ def _why_different(args) -> str:
     k = kernels.describe()
     return (f"same arguments, data and pinned kernels as `make train`: compare this run's torch {k['torch']} and "
             f"numpy {k['numpy']} with the versions docs/training.md (Reproducing) names")
+
+
+def _check_teacher(ap, path: str) -> None:
+    """Before any tensor exists (model.kernels.pin comes first): the file's network shape only."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            t = NetConfig.from_dict(json.loads(z["__config__"].tobytes().decode()))
+    except (OSError, ValueError, KeyError) as e:
+        ap.error(f"--teacher {path}: not a network that model.train saved (float*.npz): {e}")
+    want = (REFERENCE.in_channels, REFERENCE.in_size, REFERENCE.num_classes)
+    if (t.in_channels, t.in_size, t.num_classes) != want:
+        ap.error(f"--teacher {path}: its input and classes {(t.in_channels, t.in_size, t.num_classes)} are not "
+                 f"the reference network's {want}")
 
 
 def _epoch_list(text: str) -> list[int]:
@@ -379,6 +469,12 @@ def parser() -> OneLineParser:
     ap.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="decoupled weight decay (AdamW)")
     ap.add_argument("--flip", action="store_true",
                     help="random horizontal flips (off in the shipped recipe: Fashion-MNIST's shoes all face one way)")
+    ap.add_argument("--distill", type=float, default=DISTILL,
+                    help="weight in [0, 1) of a teacher's soft targets in every labelled loss (0: no teacher)")
+    ap.add_argument("--temperature", type=float, default=TEMPERATURE, help="softmax temperature of --distill")
+    ap.add_argument("--teacher", default=None, metavar="FLOAT.npz",
+                    help="the network to distil from (a float*.npz that model.train wrote; default: the full-width "
+                         "dense network, trained first in the run)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
@@ -407,10 +503,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if min(*args.epochs, args.batch, args.threads, args.calib_images, args.val_size) < 1 \
             or not 0 < args.lr < math.inf or args.limit < 0 or args.shift < 0 \
-            or not 0 <= args.smoothing < 1 or not 0 <= args.weight_decay < math.inf:
+            or not 0 <= args.smoothing < 1 or not 0 <= args.weight_decay < math.inf \
+            or not 0 <= args.distill < 1 or not 0 < args.temperature < math.inf:
         ap.error("--epochs, --batch, --threads, --calib-images and --val-size must be >= 1, "
-                 "--limit and --shift >= 0, --lr a finite number > 0, --smoothing in [0, 1) "
-                 "and --weight-decay >= 0")
+                 "--limit and --shift >= 0, --lr and --temperature finite numbers > 0, --smoothing and "
+                 "--distill in [0, 1) and --weight-decay >= 0")
     if len(args.epochs) not in (1, REFERENCE.groups):
         ap.error(f"--epochs takes one number or one per stage ({REFERENCE.groups}), got {len(args.epochs)}")
     if args.stages is not None and not (args.scheme == "incremental" and 1 <= args.stages <= REFERENCE.groups):
@@ -421,6 +518,10 @@ def main(argv=None) -> int:
         ap.error("--subnets chooses what incremental stages train: it goes with --scheme incremental")
     if args.scheme == "incremental":
         args.subnets = args.subnets or SUBNETS_DEFAULT
+    if args.teacher is not None:
+        if not args.distill:
+            ap.error("--teacher is what --distill learns from: give --distill a weight > 0")
+        _check_teacher(ap, args.teacher)
     try:
         args.profile = [profiles.parse(t, REFERENCE.groups, len(REFERENCE.convs), "--profile") for t in args.profile]
     except profiles.ProfileError as e:

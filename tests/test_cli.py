@@ -99,6 +99,27 @@ def test_train_bad_numeric_args_exit_2(bad, tmp_path, torch1, synthetic_data, ca
     assert not out.exists(), f"{bad}: output written"
 
 
+def test_train_distils_from_the_teacher_it_trains_or_is_given(python, subprocess_env, tmp_path, synthetic_data):
+    """--distill: the independent scheme trains the full-width dense network first and it is
+    both the teacher (teacher_float.npz) and the full width's result; a later run distils from
+    it through --teacher (on the pinned kernels, in a fresh process)."""
+    small = ["--data-dir", synthetic_data, "--epochs", "1", "--batch", "32", "--limit", "64", "--val-size", "16",
+             "--calib-images", "32", "--threads", "1", "--distill", "0.5", "--temperature", "2"]
+    ind, inc = tmp_path / "ind", tmp_path / "inc"
+    r = _run(python, subprocess_env, "model.train", "--scheme", "independent", *small, "--out", ind)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((ind / "report.json").read_text())
+    assert rep["teacher"]["source"].startswith("trained in this run")
+    assert rep["train_seconds"]["4,4,4"] == rep["teacher"]["seconds"]
+    with np.load(ind / "teacher_float.npz") as t, np.load(ind / "float_4-4-4.npz") as f:
+        assert t.files == f.files and all(np.array_equal(t[k], f[k]) for k in t.files)
+    r = _run(python, subprocess_env, "model.train", *small, "--teacher", ind / "teacher_float.npz", "--out", inc)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((inc / "report.json").read_text())
+    assert rep["teacher"]["source"] == str(ind / "teacher_float.npz") and rep["distill"] == 0.5
+    assert not (inc / "teacher_float.npz").exists()
+
+
 # --------------------------------------------------------------------------------------------
 # python -m model.evaluate
 

@@ -140,3 +140,15 @@ def test_a_narrowing_profile_is_reported_with_its_waste(tmp_path, ref_export):
     assert wide["wasted_cycles"] == wide["total"]["cycles"] - clipped["total"]["cycles"] > 0
     assert wide["int8_accuracy"] == clipped["int8_accuracy"]
     assert "4,4,1 computes exactly the logits of 1,1,1" in r.stdout
+
+
+def test_accuracies_of_many_profiles_equal_each_profile_run_alone(ref_export, fmnist_test):
+    """golden.accuracies (layer outputs shared between profiles with a common prefix) gives, for
+    every useful profile, exactly golden.accuracy's figure (each profile run on its own)."""
+    G, n = ref_export.groups, len(ref_export.convs)
+    every = profiles.useful(G, n)
+    images, labels = fmnist_test.images[:600], fmnist_test.labels[:600]
+    shared = golden.accuracies(ref_export, images, labels, every)
+    assert list(shared) == every
+    assert shared == {p: golden.accuracy(ref_export, images, labels, groups=p) for p in every}
+    assert len(set(shared.values())) > 1  # the profiles really differ on these images

@@ -138,18 +138,18 @@ def test_recorded_accuracy_matches_golden(ref_export, fmnist_train, fmnist_test)
 # non-uniform profiles inside the incremental freeze
 
 
-@pytest.mark.parametrize("subnets", ["single-path", "sandwich"])
-def test_profile_stages_keep_every_earlier_profile_bit_identical(subnets, torch1, fmnist_train, fmnist_test,
+@pytest.mark.parametrize("subnets,distill", [("single-path", 0.0), ("sandwich", 0.0), ("sandwich", 0.5)])
+def test_profile_stages_keep_every_earlier_profile_bit_identical(subnets, distill, torch1, fmnist_train, fmnist_test,
                                                                  tmp_path):
     """Three stages of per-profile training (G = 3, three convolutions): after each later stage,
     the int8 logits of every useful profile of every earlier stage are unchanged, and the profiles
-    of the stage just trained changed."""
+    of the stage just trained changed; also when every stage distils from a (dense) teacher."""
     torch = torch1
     from model import profiles
     from model.config import ConvSpec, NetConfig
     from model.net import DynNet
     from model.quantize import export
-    from model.train import subnet_plan, train_net
+    from model.train import Teacher, subnet_plan, train_net
 
     train = fmnist_train.take(np.arange(N_TRAIN))
     images = fmnist_test.images[:N_TEST]
@@ -157,11 +157,12 @@ def test_profile_stages_keep_every_earlier_profile_bit_identical(subnets, torch1
     cfg = NetConfig(in_size=28, groups=3, convs=(ConvSpec("c1", 6), ConvSpec("c2", 6), ConvSpec("c3", 6)))
     G, n = cfg.groups, len(cfg.convs)
     torch.manual_seed(SEED)
+    teacher = Teacher(DynNet(cfg.dense((G,) * n)), train.images, augmented=False) if distill else None
     net = DynNet(cfg)
     seen, before = {}, {}
     for t in range(1, G + 1):
         train_net(net, train, epochs=1, plan=subnet_plan(subnets, G, n, t), stage=t, lr=3e-3, batch=64,
-                  seed=SEED + t, desc=f"stage {t}")
+                  seed=SEED + t, desc=f"stage {t}", distill=distill, temperature=2.0, teacher=teacher)
         ex = export(net, calib, tmp_path / f"stage{t}.npz")
         now = {p: golden.run(ex, images, groups=p, keep_acts=False).logits for p in profiles.useful(G, n)}
         for p, logits in seen.items():
@@ -253,3 +254,48 @@ def test_shift_images_moves_each_image_by_its_offset(torch1):
                 if 0 <= r - dy < 5 and 0 <= c - dx < 6:
                     want[r, c] = src[r - dy, c - dx]
         assert np.array_equal(out[i, 0], want), (i, dy, dx)
+
+
+def test_labelled_loss_is_hintons_distillation(torch1):
+    """labelled_loss against the formula written out in NumPy: the mean over the outputs of
+    (1 - a) CE(labels) + a T^2 softCE(softmax(teacher / T), outputs / T); plain CE at a = 0."""
+    torch = torch1
+    from model.train import labelled_loss
+    g = torch.Generator().manual_seed(SEED)
+    outs = [torch.randn(6, 10, generator=g, dtype=torch.float64) for _ in range(2)]
+    teacher = torch.randn(6, 10, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (6,), generator=g)
+    a, T = 0.3, 2.5
+
+    def log_softmax(z):
+        z = z - z.max(1, keepdims=True)
+        return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+    def ce(o):
+        return -log_softmax(o)[np.arange(6), y.numpy()].mean()
+
+    def soft(o):
+        return -(np.exp(log_softmax(teacher.numpy() / T)) * log_softmax(o / T)).sum(1).mean()
+
+    want = np.mean([(1 - a) * ce(o.numpy()) + a * T * T * soft(o.numpy()) for o in outs])
+    assert labelled_loss(outs, y, 0.0, teacher, a, T).item() == pytest.approx(want, rel=1e-12)
+    assert labelled_loss(outs, y, 0.0, teacher, 0.0, T).item() == pytest.approx(np.mean([ce(o.numpy()) for o in outs]),
+                                                                                 rel=1e-12)
+
+
+def test_teacher_outputs_computed_once_equal_those_per_step(torch1, fmnist_train):
+    """The teacher's outputs over the training set (un-augmented images), indexed by a batch,
+    equal its outputs on that batch computed per step (the augmented path)."""
+    torch = torch1
+    from model.net import DynNet, image_to_float
+    from model.quantize import INPUT_SHIFT
+    from model.train import Teacher
+    cfg = _tiny28("shared")
+    torch.manual_seed(SEED)
+    net = DynNet(cfg.dense((cfg.groups,) * len(cfg.convs)))
+    images = fmnist_train.images[:1300]
+    once, per_step = Teacher(net, images, augmented=False), Teacher(net, images, augmented=True)
+    assert per_step.outputs is None and once.outputs.shape == (1300, 10)
+    idx = torch.tensor([5, 17, 1299, 0, 1000])
+    x = image_to_float(torch.from_numpy(images[idx.numpy()]), INPUT_SHIFT)
+    assert torch.allclose(once(idx, x), per_step(idx, x), rtol=0, atol=1e-5)
