@@ -343,10 +343,6 @@ def _validation(args) -> dict:
     return dict(images=args.val_size, seed=args.seed)
 
 
-def _accuracy(net: DynNet, ex, float_groups, int8_groups, val, test) -> dict:
-    return _accuracies(net, ex, [float_groups], [int8_groups], val, test)[0]
-
-
 def _accuracies(net: DynNet, ex, float_profiles, int8_profiles, val, test) -> list[dict]:
     """Float and int8 (golden) accuracy on both splits, per (float, int8) profile pair."""
     int8 = {name: golden.accuracies(ex, split.images, split.labels, int8_profiles)
@@ -406,7 +402,7 @@ def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict
         save_float(out / name.replace("export", "float"), net)
         ex = export(net, calib, out / name, extra_meta=dict(scheme=args.scheme, seed=args.seed, profile=list(p),
                                                             validation=_validation(args)))
-        report["profiles"][k] = _accuracy(net, ex, (1,) * n, (1,) * n, val, test)
+        report["profiles"][k] = _accuracies(net, ex, [(1,) * n], [(1,) * n], val, test)[0]
         report["export_bytes"][k] = (out / name).stat().st_size
         report["param_bytes"][k] = ex.param_bytes((1,) * n)
     (out / "report.json").write_text(json.dumps(report, indent=2))
