@@ -185,10 +185,9 @@ def train_net(net: DynNet, train, epochs: int, plan, stage: int | None,
               temperature: float = 1.0, teacher: Teacher | None = None) -> None:
     """Adam + one-cycle schedule. ``plan(rng)`` names each step's profiles: the loss is the mean
     cross-entropy over those on the labels plus, for each distilled one, the soft cross-entropy
-    to the first labelled profile's (detached) output. With ``teacher`` (a trained network) and
-    ``distill`` = a > 0, each labelled profile's cross-entropy becomes (1 - a) CE + a T^2
-    softCE(at temperature T) to the teacher's output (Hinton et al. 2015). With ``stage`` set,
-    every entry outside that stage's group is restored after each step (frozen exactly)."""
+    to the first labelled profile's (detached) output; with a ``teacher`` and ``distill`` > 0 the
+    labelled profiles also learn its outputs (``labelled_loss``). With ``stage`` set, every entry
+    outside that stage's group is restored after each step (frozen exactly)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     plan_rng = np.random.default_rng([seed, 1])  # its own stream: the data order is every plan's
@@ -311,7 +310,7 @@ def _run(args, cfg, train, val, test, calib, out: Path) -> dict:
     ex = export(net, calib, out / "export.npz", extra_meta=dict(scheme=args.scheme, subnets=report["subnets"],
                                                                 seed=args.seed, validation=_validation(args)))
     done = [p for p in profiles.useful(G, n) if max(p) <= (args.stages or G)]
-    for p, acc in zip(done, _accuracies(net, ex, done, done, val, test)):
+    for p, acc in zip(done, _accuracies(net, ex, done, val, test)):
         report["profiles"][profiles.key(p)] = acc
     report["export_bytes"] = (out / "export.npz").stat().st_size
     report["param_bytes"] = {profiles.key(p): ex.param_bytes(p) for p in profiles.useful(G, n)}
@@ -343,12 +342,12 @@ def _validation(args) -> dict:
     return dict(images=args.val_size, seed=args.seed)
 
 
-def _accuracies(net: DynNet, ex, float_profiles, int8_profiles, val, test) -> list[dict]:
-    """Float and int8 (golden) accuracy on both splits, per (float, int8) profile pair."""
-    int8 = {name: golden.accuracies(ex, split.images, split.labels, int8_profiles)
+def _accuracies(net: DynNet, ex, profile_list, val, test) -> list[dict]:
+    """Float and int8 (golden) accuracy on both splits, per profile of ``profile_list``."""
+    int8 = {name: golden.accuracies(ex, split.images, split.labels, profile_list)
             for name, split in (("test", test), ("val", val))}
-    return [dict(int8_test=int8["test"][q], int8_val=int8["val"][q], float_test=float_accuracy(net, test, p),
-                 float_val=float_accuracy(net, val, p)) for p, q in zip(float_profiles, int8_profiles)]
+    return [dict(int8_test=int8["test"][p], int8_val=int8["val"][p], float_test=float_accuracy(net, test, p),
+                 float_val=float_accuracy(net, val, p)) for p in profile_list]
 
 
 def _dense(args, cfg, train, p, i: int, teacher: Teacher | None = None) -> tuple[DynNet, float]:
@@ -402,7 +401,7 @@ def _run_independent(args, cfg, train, val, test, calib, out: Path, report: dict
         save_float(out / name.replace("export", "float"), net)
         ex = export(net, calib, out / name, extra_meta=dict(scheme=args.scheme, seed=args.seed, profile=list(p),
                                                             validation=_validation(args)))
-        report["profiles"][k] = _accuracies(net, ex, [(1,) * n], [(1,) * n], val, test)[0]
+        report["profiles"][k] = _accuracies(net, ex, [(1,) * n], val, test)[0]
         report["export_bytes"][k] = (out / name).stat().st_size
         report["param_bytes"][k] = ex.param_bytes((1,) * n)
     (out / "report.json").write_text(json.dumps(report, indent=2))
